@@ -1,0 +1,1 @@
+"""An IVR server for Asterisk (FastAGI + AMI)."""

@@ -1,0 +1,1 @@
+"""FastAGI: sans-IO protocol, asyncio server, and the Channel it implements."""

@@ -1,0 +1,139 @@
+"""Sans-IO AGI: the environment block, command formatting/quoting, and reply parsing.
+
+Replies Asterisk sends (res_agi.c):
+    200 result=<r> [(<data>)] [key=value ...]     a command's result
+    510 Invalid or unknown command
+    511 Command Not Permitted on a dead channel or intercepted
+    520-Invalid command syntax.  Proper usage follows:   ... multi-line ...   520 End of proper usage.
+    HANGUP                                         the channel hung up (may precede a reply)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ivr.errors import AgiError
+
+MAX_ARG_LENGTH = 1024
+MAX_ENV_LINES = 200
+_ENV_LINE = re.compile(r"^(agi_[a-z0-9_]+): ?(.*)$")
+_EXTRA = re.compile(r"^[a-z_]+=\S*$")
+_COMMAND_WORD = re.compile(r"^[A-Z][A-Z ]*$")
+
+
+def parse_env_line(line: str) -> tuple[str, str]:
+    """One `agi_name: value` header line → (name without the agi_ prefix, value)."""
+    m = _ENV_LINE.match(line)
+    if not m:
+        raise AgiError(f"not an AGI environment line: {line[:60]!r}")
+    return m.group(1)[4:], m.group(2)
+
+
+def parse_env(lines: Iterable[str]) -> dict[str, str]:
+    """The whole environment block (without its terminating blank line)."""
+    env: dict[str, str] = {}
+    for n, line in enumerate(lines):
+        if n >= MAX_ENV_LINES:
+            raise AgiError("AGI environment too long")
+        key, value = parse_env_line(line)
+        env[key] = value
+    return env
+
+
+def quote(arg: str) -> str:
+    """Quote one argument. Newlines would start a new AGI command, so they are refused."""
+    if any(c in arg for c in "\r\n\x00"):
+        raise AgiError("AGI argument contains a line break or NUL")
+    if len(arg) > MAX_ARG_LENGTH:
+        raise AgiError(f"AGI argument longer than {MAX_ARG_LENGTH} characters")
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_command(command: str, *args: str | int) -> str:
+    """`STREAM FILE` + args → one wire line (without the newline). Numbers are sent bare."""
+    if not _COMMAND_WORD.match(command):
+        raise AgiError(f"bad AGI command word {command!r}")
+    parts = [command]
+    for a in args:
+        parts.append(str(a) if isinstance(a, int) else quote(a))
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A parsed reply to one command."""
+
+    code: int
+    result: str = ""
+    data: str | None = None
+    extras: dict[str, str] = field(default_factory=dict)
+    text: str = ""  # the raw first line, or the usage text of a 520
+
+    @property
+    def result_int(self) -> int:
+        try:
+            return int(self.result)
+        except ValueError as exc:
+            raise AgiError(f"non-numeric AGI result {self.result!r}") from exc
+
+
+def parse_200(line: str) -> Reply:
+    """`200 result=1 (some data) endpos=1234` → Reply."""
+    if not line.startswith("200 result="):
+        raise AgiError(f"malformed AGI reply: {line[:80]!r}")
+    rest = line[len("200 result="):]
+    result, _, rest = rest.partition(" ")
+    data: str | None = None
+    extras: dict[str, str] = {}
+    if rest.startswith("("):
+        # data may contain spaces and parentheses: it ends at the last ")" followed only by extras
+        close = len(rest)
+        while True:
+            close = rest.rfind(")", 0, close)
+            if close < 0:
+                raise AgiError(f"unterminated data in AGI reply: {line[:80]!r}")
+            tail = rest[close + 1:].split()
+            if all(_EXTRA.match(t) for t in tail):
+                data, rest = rest[1:close], rest[close + 1:]
+                break
+    for token in rest.split():
+        if not _EXTRA.match(token):
+            raise AgiError(f"malformed AGI reply: {line[:80]!r}")
+        key, _, value = token.partition("=")
+        extras[key] = value
+    return Reply(200, result, data, extras, line)
+
+
+class ReplyParser:
+    """Feed reply lines one at a time; `feed` returns a Reply when one is complete, else None.
+
+    `hangup_seen` turns true when Asterisk announced the hang-up (the `HANGUP` line).
+    """
+
+    def __init__(self) -> None:
+        self.hangup_seen = False
+        self._usage: list[str] | None = None
+
+    def feed(self, line: str) -> Reply | None:
+        if self._usage is not None:
+            if line.startswith("520 "):
+                text = "\n".join(self._usage)
+                self._usage = None
+                return Reply(520, text=text)
+            self._usage.append(line)
+            if len(self._usage) > 100:
+                raise AgiError("runaway 520 usage block")
+            return None
+        if line == "HANGUP":
+            self.hangup_seen = True
+            return None
+        if line.startswith("200 "):
+            return parse_200(line)
+        if line.startswith("520-"):
+            self._usage = [line[4:]]
+            return None
+        if line[:4] in ("510 ", "511 ", "520 "):
+            return Reply(int(line[:3]), text=line[4:])
+        raise AgiError(f"unexpected line from Asterisk: {line[:80]!r}")
