@@ -34,11 +34,14 @@ class Call:
     customer_name: str = ""
     auth_level: str = "none"  # none, identified, verified
     vars: dict[str, str] = field(default_factory=dict)
+    secure: dict[str, Any] = field(default_factory=dict)  # secret input (PIN, OTP): never logged or shown
+    typeahead: str = ""  # keys pressed during a prompt that skipped it, for the next input node
+    path: list[str] = field(default_factory=list)  # menu choices made, for the agent
     journey: list[JourneyEvent] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     outcome: str = ""  # queue:<name>, hangup, caller-hangup, error ...
 
-    def record(self, node: str, kind: str, **detail: Any) -> JourneyEvent:
+    def record(self, node: str, kind: str, /, **detail: Any) -> JourneyEvent:
         """Append a journey event (callers must never pass secret digits here)."""
         event = JourneyEvent(time.time() - self.started, node, kind, dict(detail))
         self.journey.append(event)

@@ -1,0 +1,137 @@
+"""Frozen settings, layered: defaults < ivr.toml < conf.d/*.toml < IVR_* environment < CLI.
+
+A TOML section/key pair maps to one field: `[agi] port = 4573` is `agi_port`, and the
+environment variable `IVR_AGI_PORT`. A bad value raises ConfigError naming its key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ivr.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service, with its default."""
+
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    agi_header_timeout: float = 5.0
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    ami_enabled: bool = True
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "ivr"
+    ami_secret: str = "change-me"
+    flows_dir: Path = Path("dialplans")
+    prompts_dir: Path = Path("prompts")
+    prompts_cache: Path = Path("var/prompts")
+    prompts_asterisk_dir: str = ""  # how Asterisk sees prompts_cache; empty = the same absolute path
+    languages: tuple[str, ...] = ("en", "it")
+    default_language: str = "en"
+    default_queue: str = "support"
+    journeys_file: Path = Path("var/journeys.jsonl")
+    drain_seconds: float = 30.0
+    reload_watch: bool = True
+    log_level: str = "INFO"
+    log_format: str = "text"  # text | json
+    redis_url: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by features (auth, speech ...)
+
+    def asterisk_prompts_dir(self) -> str:
+        return self.prompts_asterisk_dir or str(self.prompts_cache.resolve())
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def _convert(key: str, value: Any, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if not isinstance(value, bool):
+                raise ValueError(value)
+            return value
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, Path):
+            return Path(str(value))
+        if isinstance(default, tuple):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if not isinstance(value, str | int | float):
+            raise ValueError(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {key}: bad value {value!r} (expected {type(default).__name__})") from exc
+
+
+def _flatten(doc: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    known: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for section, body in doc.items():
+        if isinstance(body, dict):
+            for key, value in body.items():
+                name = f"{section}_{key}"
+                if name in FIELDS:
+                    known[name] = value
+                else:
+                    extra.setdefault(section, {})[key] = value
+        elif section in FIELDS:
+            known[section] = body
+        else:
+            raise ConfigError(f"{source}: unknown setting {section!r}")
+    return known, extra
+
+
+def load_settings(
+    config_file: Path | None = None, env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from all layers; `config_file` defaults to $IVR_CONFIG or ./ivr.toml if present."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    path = config_file or (Path(env["IVR_CONFIG"]) if env.get("IVR_CONFIG") else Path("ivr.toml"))
+    files = [path] if path.exists() else []
+    if config_file is not None and not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    confd = path.parent / "conf.d"
+    if confd.is_dir():
+        files += sorted(confd.glob("*.toml"))
+    for f in files:
+        try:
+            doc = tomllib.loads(f.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{f}: {exc}") from exc
+        known, more = _flatten(doc, str(f))
+        values.update(known)
+        for section, body in more.items():
+            extra.setdefault(section, {}).update(body)
+    for name in FIELDS:
+        if (raw := env.get(f"IVR_{name.upper()}")) is not None:
+            values[name] = raw
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for name in values:
+        if name not in FIELDS:
+            raise ConfigError(f"unknown setting {name!r}")
+    converted = {k: _convert(k, v, FIELDS[k].default) for k, v in values.items()}
+    settings = Settings(**converted, extra=extra)
+    if settings.default_language not in settings.languages:
+        raise ConfigError(f"setting default_language: {settings.default_language!r} is not in languages")
+    return settings

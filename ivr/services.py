@@ -1,0 +1,39 @@
+"""The typed bag of services handed to nodes and admin views (built once by ivr.app)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ivr.config import Settings
+
+if TYPE_CHECKING:
+    from ivr.journeys import JourneyLog
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A prompt ready to play: the path Asterisk plays (no extension) and what it says."""
+
+    path: str
+    description: str
+
+
+class PromptResolver(Protocol):
+    """What nodes need from the prompt store (ivr.prompts.PromptStore implements it)."""
+
+    async def resolve(self, name: str, language: str, variables: Mapping[str, str]) -> Any: ...
+
+    async def resolve_text(self, text: str, language: str, variables: Mapping[str, str]) -> Any: ...
+
+
+@dataclass
+class Services:
+    """Long-lived services; optional ones are None when not configured."""
+
+    settings: Settings
+    prompts: PromptResolver
+    journeys: JourneyLog
+    ami: Any = None  # ivr.ami.AmiClient
+    features: dict[str, Any] = field(default_factory=dict)  # auth, backends, speech ... by name
