@@ -38,7 +38,7 @@ class Settings:
     languages: tuple[str, ...] = ("en", "it")
     default_language: str = "en"
     default_queue: str = "support"
-    journeys_file: Path = Path("var/journeys.jsonl")
+    journeys_file: Path | None = Path("var/journeys.jsonl")
     drain_seconds: float = 30.0
     reload_watch: bool = True
     log_level: str = "INFO"

@@ -38,6 +38,7 @@ class CallerScript:
 
     todo: deque[str]
     hung_up: bool = False
+    ask: Callable[[], str] | None = None  # interactive: asked for more when the script runs out
 
     @classmethod
     def of(cls, script: str | Iterable[str]) -> CallerScript:
@@ -55,6 +56,8 @@ class CallerScript:
         return ""
 
     def key_on_wait(self) -> str:
+        if not self.todo and self.ask is not None:
+            self.todo.extend(tokens(self.ask()))
         if not self.todo:
             return ""
         tok = self.todo.popleft()
@@ -152,7 +155,7 @@ class FakeAsterisk:
                     **(env or {})}
         self.echo = echo
         self.transcript = Transcript()
-        self.queue_status = "TIMEOUT"
+        self.queue_status = ""  # "" = an agent answered; or TIMEOUT, JOINEMPTY ... (QUEUESTATUS)
 
     def _say(self, line: str) -> None:
         self.transcript.lines.append(line)
@@ -209,7 +212,7 @@ class FakeAsterisk:
                 self._say(f"☎ {app}({args[1] if len(args) > 1 else ''})")
             return "200 result=0"
         if cmd == "GET VARIABLE":
-            if args and args[0] == "QUEUESTATUS" and self.transcript.queue:
+            if args and args[0] == "QUEUESTATUS" and self.transcript.queue and self.queue_status:
                 return f"200 result=1 ({self.queue_status})"
             return "200 result=0"
         if cmd == "HANGUP":

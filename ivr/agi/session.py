@@ -45,7 +45,7 @@ class AgiSession:
         line = format_command(command, *args)
         async with self._lock:
             if self._closed or self._parser.hangup_seen:
-                raise CallEnded("caller hung up")
+                raise CallEnded("AGI session is over")
             try:
                 self._writer.write(line.encode() + b"\n")
                 await self._writer.drain()
@@ -54,7 +54,11 @@ class AgiSession:
                 self._closed = True
                 raise CallEnded("AGI connection closed") from exc
             except TimeoutError as exc:
+                self._closed = True
                 raise AgiError(f"no reply to {command} within {self.reply_timeout:.0f}s") from exc
+            except AgiError:
+                self._closed = True  # the peer broke the protocol: nothing it says can be trusted now
+                raise
         if reply.code == 511:
             raise CallEnded("channel is dead")
         if reply.code != 200:
@@ -83,9 +87,9 @@ class AgiSession:
 
     async def close(self) -> None:
         """Close the socket; Asterisk then continues the dialplan after AGI()."""
-        if self._closed:
-            return
         self._closed = True
+        if self._writer.is_closing():
+            return
         try:
             self._writer.close()
             await asyncio.wait_for(self._writer.wait_closed(), 1.0)

@@ -9,12 +9,13 @@ A call therefore never ends in silence, and a crash in one call never touches an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 
 from ivr.call import Call
 from ivr.channel import Channel
-from ivr.errors import BackendError, BackendTimeout, CallEnded, StoreUnavailable
+from ivr.errors import AgiError, BackendError, BackendTimeout, CallEnded, StoreUnavailable
 from ivr.flows.context import NodeContext
 from ivr.flows.model import Flow, FlowSet
 from ivr.flows.prompt_ref import PromptRef
@@ -67,7 +68,10 @@ class Engine:
             call.outcome = call.outcome or "caller-hangup"
             call.record("-", "hangup", by="caller")
         except asyncio.CancelledError:
+            # the service is stopping: tell the dialplan to take over (its fallback queues the caller)
             call.outcome = call.outcome or "service-stopped"
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(channel.set_var("IVR_STATUS", "handoff"), 1.0)
             raise
         finally:
             self.services.journeys.finished(call)
@@ -104,7 +108,7 @@ class Engine:
             except Exception as exc:  # any failure of one node: log once, follow the failure policy
                 edge = _failure_edge(exc, fnode.edges)
                 call.record(node_id, "error", error=type(exc).__name__, edge=edge)
-                if isinstance(exc, BackendError | StoreUnavailable):
+                if isinstance(exc, BackendError | StoreUnavailable | AgiError):
                     log.warning("[%s] node %s: %s", call.uniqueid, node_id, exc)
                 else:
                     log.exception("[%s] node %s (%s) failed", call.uniqueid, node_id, fnode.type)

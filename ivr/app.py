@@ -1,0 +1,115 @@
+"""Composition root: start services in order, serve calls, reload on change/SIGHUP, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from ivr.agi.channel import AgiChannel
+from ivr.agi.server import AgiServer, script_name
+from ivr.agi.session import AgiSession
+from ivr.ami import AmiClient
+from ivr.config import Settings
+from ivr.diagnostics import errors
+from ivr.errors import ConfigError
+from ivr.flows.engine import Engine
+from ivr.flows.registry import FlowRegistry
+from ivr.http import make_app
+from ivr.journeys import JourneyLog
+from ivr.logs import current_call
+from ivr.prompts import PromptCatalog, PromptStore
+from ivr.services import Services
+from ivr.tts import TtsRenderer
+
+log = logging.getLogger("ivr.app")
+
+
+class App:
+    """The running service. `start()` then `run_until_stopped()`, or `stop()` from a test."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.renderer = TtsRenderer()
+        empty = PromptCatalog(settings.prompts_dir, settings.languages, settings.default_language, {})
+        self.prompts = PromptStore(empty, settings.prompts_cache, self.renderer,
+                                   asterisk_dir=settings.asterisk_prompts_dir())
+        self.registry = FlowRegistry(settings, self.prompts)
+        self.journeys = JourneyLog(settings.journeys_file)
+        self.ami = (AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret)
+                    if settings.ami_enabled else None)
+        self.services = Services(settings, self.prompts, self.journeys, self.ami)
+        self.engine = Engine(self.services, self.registry.get)
+        self.agi = AgiServer(self._handle, header_timeout=settings.agi_header_timeout)
+        self._http: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self.http_port = 0
+
+    async def start(self) -> None:
+        self.settings.prompts_cache.mkdir(parents=True, exist_ok=True)
+        result = await self.registry.reload("startup")
+        if not result.applied:
+            raise ConfigError("flows or prompts are invalid:\n" + "\n".join(str(d) for d in errors(result.findings)))
+        built = await self.prompts.build(self.settings.languages)
+        log.info("prompts ready: %s", built)
+        if self.ami is not None:
+            await self.ami.start()
+        await self.agi.start(self.settings.agi_host, self.settings.agi_port)
+        self._http = web.AppRunner(make_app(self.services, self.registry), access_log=None)
+        await self._http.setup()
+        site = web.TCPSite(self._http, self.settings.http_host, self.settings.http_port)
+        await site.start()
+        self.http_port = int(self._http.addresses[0][1]) if self._http.addresses else 0
+        if self.settings.reload_watch:
+            self._tasks.append(asyncio.create_task(self.registry.watch(), name="flow-watch"))
+        log.info("serving: FastAGI %s:%d, HTTP %s:%d", self.settings.agi_host, self.agi.port,
+                 self.settings.http_host, self.http_port)
+
+    async def _handle(self, session: AgiSession) -> None:
+        current_call.set(session.uniqueid)
+        await self.engine.handle(AgiChannel(session), script_name(session.env))
+
+    async def stop(self) -> None:
+        """Stop accepting calls, let live ones finish up to drain_seconds, then hand them back politely."""
+        await self.agi.stop_accepting()
+        live = len(self.agi.calls)
+        if live:
+            log.info("draining %d live call(s), up to %.0fs", live, self.settings.drain_seconds)
+        cut = await self.agi.drain(self.settings.drain_seconds)
+        if cut:
+            log.warning("%d call(s) still live at the deadline were handed back to the dialplan", cut)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        if self._http is not None:
+            await self._http.cleanup()
+        if self.ami is not None:
+            await self.ami.close()
+        await self.renderer.close()
+        self._stopped.set()
+
+    async def run_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+
+        def request_stop() -> None:
+            if not stopping:
+                log.info("stopping")
+                stopping.append(asyncio.create_task(self.stop()))
+
+        def request_reload() -> None:
+            self._tasks.append(asyncio.create_task(self._reload_task()))
+
+        loop.add_signal_handler(signal.SIGTERM, request_stop)
+        loop.add_signal_handler(signal.SIGINT, request_stop)
+        loop.add_signal_handler(signal.SIGHUP, request_reload)
+        await self._stopped.wait()
+
+    async def _reload_task(self) -> None:
+        await self.registry.reload("SIGHUP")

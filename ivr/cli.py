@@ -1,0 +1,136 @@
+"""The `ivr` command: serve | check | prompts build | simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
+
+from ivr import logs
+from ivr.config import Settings, load_settings
+from ivr.diagnostics import errors
+from ivr.errors import ConfigError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in {
+        "agi_port": getattr(args, "agi_port", None), "http_port": getattr(args, "http_port", None),
+        "flows_dir": getattr(args, "flows", None), "log_level": getattr(args, "log_level", None),
+    }.items() if v is not None}
+    return load_settings(Path(args.config) if args.config else None, overrides=overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ivr.app import App
+
+    settings = _settings(args)
+    logs.setup(settings.log_level, settings.log_format)
+
+    async def main() -> None:
+        app = App(settings)
+        await app.start()
+        await app.run_until_stopped()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ivr.flows.registry import check_all
+
+    settings = _settings(args)
+    if args.path:
+        root = Path(args.path)
+        if (root / "dialplans").is_dir():
+            settings = dataclasses.replace(settings, flows_dir=root / "dialplans", prompts_dir=root / "prompts")
+        else:
+            settings = dataclasses.replace(settings, flows_dir=root)
+    flows, _, found = check_all(settings)
+    for d in found:
+        print(d)
+    bad = errors(found)
+    warnings = len(found) - len(bad)
+    print(f"{len(flows.flows)} flow(s), {sum(len(f.nodes) for f in flows.flows.values())} node(s): "
+          f"{len(bad)} error(s), {warnings} warning(s)", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_prompts_build(args: argparse.Namespace) -> int:
+    from ivr.prompts import PromptCatalog, PromptStore
+    from ivr.tts import TtsRenderer
+
+    settings = _settings(args)
+    logs.setup("WARNING")
+    catalog, found = PromptCatalog.load(settings.prompts_dir, settings.languages, settings.default_language)
+    for d in found:
+        print(d)
+    if errors(found):
+        return 1
+
+    async def main() -> None:
+        renderer = TtsRenderer()
+        try:
+            store = PromptStore(catalog, settings.prompts_cache, renderer,
+                                asterisk_dir=settings.asterisk_prompts_dir())
+            print(await store.build(settings.languages))
+        finally:
+            await renderer.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ivr.simulate import ask_terminal, print_journey, simulate
+
+    settings = _settings(args)
+    logs.setup(args.log_level or "WARNING")
+    settings = dataclasses.replace(settings, journeys_file=Path(args.journeys) if args.journeys else None)
+    _, journey = asyncio.run(simulate(settings, args.flow, args.keys, caller_id=args.caller_id,
+                                      language=args.language, ask=ask_terminal))
+    print_journey(journey, as_json=args.json)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ivr", description=__doc__)
+    p.add_argument("--config", help="settings file (default: $IVR_CONFIG or ./ivr.toml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the FastAGI + AMI + HTTP service")
+    s.add_argument("--agi-port", type=int)
+    s.add_argument("--http-port", type=int)
+    s.add_argument("--log-level")
+    s.set_defaults(func=cmd_serve)
+    c = sub.add_parser("check", help="validate flows, prompts and settings; prints file:line: reason")
+    c.add_argument("path", nargs="?", help="a project dir (with dialplans/ and prompts/) or a flows dir")
+    c.set_defaults(func=cmd_check)
+    pr = sub.add_parser("prompts", help="prompt tools")
+    prs = pr.add_subparsers(dest="prompts_command", required=True)
+    b = prs.add_parser("build", help="render text prompts and convert recordings to telephone audio")
+    b.set_defaults(func=cmd_prompts_build)
+    m = sub.add_parser("simulate", help="walk a flow at the terminal over real AGI (no phone needed)")
+    m.add_argument("flow", help="flow name (the AGI script name), e.g. main")
+    m.add_argument("--keys", help='scripted caller, e.g. "2 1 0" ("t" = silence, "h" = hang up); '
+                   "without it, keys are asked for at the terminal")
+    m.add_argument("--caller-id", default="")
+    m.add_argument("--language", default="")
+    m.add_argument("--json", action="store_true", help="print the journey as JSON")
+    m.add_argument("--journeys", help="also append the journey to this JSONL file")
+    m.add_argument("--log-level")
+    m.set_defaults(func=cmd_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""`ivr simulate`: walk a flow at a terminal, the real service code answering real AGI from a fake Asterisk."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ivr.app import App
+from ivr.config import Settings
+from ivr.testing import FakeAsterisk, Transcript
+
+
+async def simulate(
+    settings: Settings, flow: str, keys: str | None, *, caller_id: str = "", language: str = "",
+    echo: Callable[[str], None] | None = print, ask: Callable[[], str] | None = None,
+) -> tuple[Transcript, dict[str, Any]]:
+    """Run one simulated call; returns what the caller heard and the call's journey."""
+    settings = dataclasses.replace(settings, agi_port=0, http_port=0, ami_enabled=False, reload_watch=False,
+                                   journeys_file=settings.journeys_file)
+    app = App(settings)
+    await app.start()
+    try:
+        fake = FakeAsterisk(keys or "", describe=app.prompts.describe, echo=echo,
+                            env={"callerid": caller_id or "unknown",
+                                 "language": language or settings.default_language})
+        fake.script.ask = ask if keys is None else None
+        transcript = await fake.call("127.0.0.1", app.agi.port, flow)
+    finally:
+        await app.stop()
+    journey = app.journeys.recent[-1] if app.journeys.recent else {}
+    return transcript, journey
+
+
+def ask_terminal() -> str:
+    """Interactive keys: one line of keys (or 't' for silence, 'h' to hang up)."""
+    try:
+        return input("  keys> ") or "t"
+    except EOFError:
+        return "h"
+
+
+def print_journey(journey: dict[str, Any], as_json: bool = False) -> None:
+    if as_json:
+        json.dump(journey, sys.stdout, ensure_ascii=False)
+        print()
+        return
+    print(f"— journey of {journey.get('uniqueid')} ({journey.get('flow')}): outcome {journey.get('outcome')}")
+    for e in journey.get("journey", []):
+        extra = {k: v for k, v in e.items() if k not in ("t", "node", "kind")}
+        print(f"  {e['t']:7.3f}s  {e['node']:<18} {e['kind']:<8} {json.dumps(extra, ensure_ascii=False)}")
