@@ -68,7 +68,9 @@ class NodeContext:
             if key in escape:
                 return key
         pieces = await self.resolve(prompt, extra)
-        self.call.record(self.node_id, "prompt", prompts=[d for _, d in pieces])
+        # the journey names catalogue prompts (stable); inline text is shown as spoken
+        names = [i.name or d for i, (_, d) in zip(prompt.items, pieces, strict=True)]
+        self.call.record(self.node_id, "prompt", prompts=names)
         return await self.channel.play([p for p, _ in pieces], escape)
 
     async def say_core(self, kind: str, value: str, escape: str = "") -> str:

@@ -1,0 +1,34 @@
+"""Runs every scripted caller in tests/flows/calls/*.yaml against the real service over AGI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ivr.testing import FakeAsterisk
+from tests.appkit import running
+
+CALLS = Path(__file__).parent / "calls"
+CASES = [(f, c) for f in sorted(CALLS.glob("*.yaml")) for c in yaml.safe_load(f.read_text())["calls"]]
+
+
+@pytest.mark.parametrize(("file", "case"), CASES, ids=[c["name"] for _, c in CASES])
+async def test_scripted_caller(file: Path, case: dict[str, Any], tmp_path: Path) -> None:
+    flow = yaml.safe_load(file.read_text())["flow"]
+    async with running(tmp_path) as app:
+        await FakeAsterisk(case["keys"], env=case.get("env", {})).call("127.0.0.1", app.agi.port, flow)
+        journey = app.journeys.recent[-1]
+    expect = case["expect"]
+    events = journey["journey"]
+    assert journey["outcome"] == expect["outcome"]
+    if "visits" in expect:
+        assert [e["node"] for e in events if e["kind"] == "enter"] == expect["visits"]
+    if "says" in expect:
+        said = [p for e in events if e["kind"] == "prompt" for p in e["prompts"]]
+        remaining = iter(said)  # `says` must appear in this order (other prompts may come between)
+        assert all(p in remaining for p in expect["says"]), said
+    if "language" in expect:
+        assert journey["language"] == expect["language"]
