@@ -12,12 +12,12 @@ from ivr.testing import FakeAsterisk
 from tests.appkit import running
 
 CALLS = Path(__file__).parent / "calls"
-CASES = [(f, c) for f in sorted(CALLS.glob("*.yaml")) for c in yaml.safe_load(f.read_text())["calls"]]
+DOCS = {f: yaml.safe_load(f.read_text()) for f in sorted(CALLS.glob("*.yaml"))}
+CASES = [(doc["flow"], c) for doc in DOCS.values() for c in doc["calls"]]
 
 
-@pytest.mark.parametrize(("file", "case"), CASES, ids=[c["name"] for _, c in CASES])
-async def test_scripted_caller(file: Path, case: dict[str, Any], tmp_path: Path) -> None:
-    flow = yaml.safe_load(file.read_text())["flow"]
+@pytest.mark.parametrize(("flow", "case"), CASES, ids=[c["name"] for _, c in CASES])
+async def test_scripted_caller(flow: str, case: dict[str, Any], tmp_path: Path) -> None:
     async with running(tmp_path) as app:
         await FakeAsterisk(case["keys"], env=case.get("env", {})).call("127.0.0.1", app.agi.port, flow)
         journey = app.journeys.recent[-1]
