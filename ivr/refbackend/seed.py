@@ -1,0 +1,74 @@
+"""Demo customers, accounts and orders of the reference backend (DEMO ONLY: the PINs are public).
+
+| customer | name         | caller id      | lang | tier     | PIN  | card last 4 | date of birth | balance      |
+|----------|--------------|----------------|------|----------|------|-------------|---------------|--------------|
+| C1001    | Alice Morgan | +15551230001   | en   | vip      | 2468 | 4242        | 1980-04-12    | 12345.67 USD |
+| C1002    | Giulia Rossi | +390212345678  | it   | standard | 1357 | 1881        | 1975-09-30    | 1234.50 EUR  |
+| C1003    | Bob Smith    | +15551230003   | en   | standard | 9753 | 0005        | 1992-01-05    | 87.10 USD    |
+
+Orders (dates relative to the day the database is seeded): A1001 shipped (eta +2 days),
+A1002 processing (eta +5), A1003 delivered; B2001 shipped (eta +1), B2002 cancelled;
+C3001 received (eta +7). C1003 has one open case, CASE-0001.
+PINs are stored only as argon2id hashes; these values exist for demos and tests, never for production.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, timedelta
+
+from argon2 import PasswordHasher
+
+# OWASP's minimum argon2id profile: slow enough to matter, fast enough to seed at start-up.
+HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+DEMO_PINS = {"C1001": "2468", "C1002": "1357", "C1003": "9753"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT UNIQUE NOT NULL, language TEXT NOT NULL,
+    tier TEXT NOT NULL, pin_hash TEXT NOT NULL, card_last4 TEXT NOT NULL, dob TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    number TEXT PRIMARY KEY, customer_id TEXT NOT NULL REFERENCES customers(id),
+    balance_minor INTEGER NOT NULL, currency TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    number TEXT PRIMARY KEY, customer_id TEXT NOT NULL REFERENCES customers(id), state TEXT NOT NULL,
+    eta TEXT, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cases (
+    id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL, kind TEXT NOT NULL,
+    outcome TEXT NOT NULL, summary TEXT NOT NULL, call_id TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resets (
+    ticket TEXT PRIMARY KEY, customer_id TEXT NOT NULL, token_hash TEXT NOT NULL, expires TEXT NOT NULL);
+"""
+
+CUSTOMERS = [
+    ("C1001", "Alice Morgan", "+15551230001", "en", "vip", "4242", "1980-04-12"),
+    ("C1002", "Giulia Rossi", "+390212345678", "it", "standard", "1881", "1975-09-30"),
+    ("C1003", "Bob Smith", "+15551230003", "en", "standard", "0005", "1992-01-05"),
+]
+ACCOUNTS = [("ACC-1001", "C1001", 1234567, "USD"), ("ACC-2001", "C1002", 123450, "EUR"),
+            ("ACC-3001", "C1003", 8710, "USD")]
+ORDERS = [  # number, customer, state, eta in days (None: no eta), updated days ago
+    ("A1001", "C1001", "shipped", 2, 1), ("A1002", "C1001", "processing", 5, 0),
+    ("A1003", "C1001", "delivered", None, 3), ("B2001", "C1002", "shipped", 1, 1),
+    ("B2002", "C1002", "cancelled", None, 6), ("C3001", "C1003", "received", 7, 0),
+]
+
+
+def seed(conn: sqlite3.Connection, today: date | None = None) -> None:
+    """Create the schema and, in an empty database, the demo data."""
+    conn.executescript(SCHEMA)
+    if conn.execute("SELECT COUNT(*) FROM customers").fetchone()[0]:
+        return
+    day = today or date.today()
+    for cid, name, phone, lang, tier, last4, dob in CUSTOMERS:
+        conn.execute("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?)",
+                     (cid, name, phone, lang, tier, HASHER.hash(DEMO_PINS[cid]), last4, dob))
+    conn.executemany("INSERT INTO accounts VALUES (?,?,?,?)", ACCOUNTS)
+    for number, cid, state, eta, ago in ORDERS:
+        eta_day = None if eta is None else (day + timedelta(days=eta)).isoformat()
+        conn.execute("INSERT INTO orders VALUES (?,?,?,?,?)",
+                     (number, cid, state, eta_day, (day - timedelta(days=ago)).isoformat()))
+    conn.execute("INSERT INTO cases VALUES (?,?,?,?,?,?,?,?)",
+                 ("CASE-0001", "C1003", "open", "complaint", "open", "Parcel damaged", "", day.isoformat()))
+    conn.commit()

@@ -1,0 +1,93 @@
+"""Log audit: a full auth run at DEBUG level must not put a PIN, card digits or a one-time code in any log.
+
+The redacting filter is deliberately NOT installed here: this proves the first line of defence (code
+that never logs secrets); the filter is the second, tested in tests/unit/test_secret.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from datetime import date
+
+import aiohttp
+import pytest
+
+from ivr.auth import Auth, AuthSettings, OtpResult
+from ivr.backends import http_backends
+from ivr.errors import AuthLocked, BackendUnavailable
+from ivr.refbackend import DEMO_PINS, Running, serve
+from ivr.secret import Secret
+from ivr.sms import HttpSmsGateway
+from ivr.smssink import serve as serve_sink
+from ivr.store import connect
+from tests.redis_server import free_port
+
+KEY = Secret("audit-otp-key-0123456789abcdef")
+
+
+@pytest.fixture
+async def services() -> AsyncIterator[tuple[Running, Running]]:
+    sink = await serve_sink()
+    backend = await serve(sms_url=sink.url + "/messages")
+    yield backend, sink
+    await backend.close()
+    await sink.close()
+
+
+def _all_output(caplog: pytest.LogCaptureFixture) -> str:
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return "\n".join(formatter.format(r) + repr(r.args) for r in caplog.records)
+
+
+async def test_no_secret_in_any_log_line(
+    caplog: pytest.LogCaptureFixture, redis_url: str, services: tuple[Running, Running],
+) -> None:
+    backend, sink = services
+    caplog.set_level(logging.DEBUG)
+    store = connect(redis_url)
+    backends = http_backends(backend.url)
+    gateway = HttpSmsGateway(sink.url + "/messages")
+    auth = Auth(store, backends.accounts, otp_key=KEY, sms=gateway, settings=AuthSettings(max_failures=4))
+    secrets_used = ["9137", "8264", DEMO_PINS["C1001"], DEMO_PINS["C1003"], "4242", "1980-04-12"]
+
+    assert not (await auth.verify_pin("C1001", Secret("9137"))).ok
+    assert (await auth.verify_pin("C1001", Secret(DEMO_PINS["C1001"]))).ok
+    assert (await auth.verify_card("C1001", Secret("4242"), date(1980, 4, 12))).ok
+    for _ in range(4):
+        await auth.verify_pin("C1003", Secret("8264"))
+    with pytest.raises(AuthLocked):
+        await auth.verify_pin("C1003", Secret(DEMO_PINS["C1003"]))
+
+    await auth.otp.send("C1001", "+15551230001")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(sink.url + "/messages", params={"to": "+15551230001"}) as resp:
+            text = (await resp.json())["messages"][-1]["text"]
+    code = re.search(r"\d{6}", text)
+    assert code is not None
+    secrets_used.append(code.group())
+    assert await auth.otp.verify("C1001", Secret(code.group()[::-1])) in (OtpResult.WRONG, OtpResult.OK)
+    assert await auth.otp.verify("C1001", Secret(code.group())) in (OtpResult.OK, OtpResult.USED)
+    issued = await auth.otp.issue("C1003", "+15551230003")
+    secrets_used.append(issued.reveal())
+    reset = await backends.password_reset.reset("C1003")  # the reset link token must not be logged
+    async with aiohttp.ClientSession() as http:
+        async with http.get(sink.url + "/messages", params={"to": "+15551230003"}) as resp:
+            link = (await resp.json())["messages"][-1]["text"]
+    secrets_used.append(link.rsplit("/", 1)[-1])
+    assert reset.sent_to.endswith("0003")
+
+    dead = HttpSmsGateway(f"http://127.0.0.1:{free_port()}/messages", retries=1, timeout=0.5)
+    with pytest.raises(BackendUnavailable):
+        await Auth(store, backends.accounts, otp_key=KEY, sms=dead).otp.send("C1002", "+390212345678")
+
+    await dead.close()
+    await gateway.close()
+    await backends.close()
+    await store.close()
+
+    output = _all_output(caplog)
+    assert "ivr.auth" in output and "aiohttp.access" in output and "ivr.sms" in output  # it did log
+    for value in secrets_used:
+        assert not re.search(rf"(?<![\d\w]){re.escape(value)}(?![\d\w])", output), f"{value!r} leaked into logs"
