@@ -21,9 +21,12 @@ from ivr.flows.registry import FlowRegistry
 from ivr.http import make_app
 from ivr.journeys import JourneyLog
 from ivr.logs import current_call
+from ivr.nodes.lookup import flush_crm
 from ivr.prompts import PromptCatalog, PromptStore
 from ivr.services import Services
+from ivr.store import connect as connect_store
 from ivr.tts import TtsRenderer
+from ivr.wiring import auth_from, backends_from
 
 log = logging.getLogger("ivr.app")
 
@@ -41,7 +44,10 @@ class App:
         self.journeys = JourneyLog(settings.journeys_file)
         self.ami = (AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret)
                     if settings.ami_enabled else None)
-        self.services = Services(settings, self.prompts, self.journeys, self.ami)
+        self.store = connect_store(settings.redis_url) if settings.redis_url else None
+        self.backends = backends_from(settings)
+        self.services = Services(settings, self.prompts, self.journeys, self.ami, store=self.store,
+                                 backends=self.backends, auth=auth_from(settings, self.store, self.backends))
         self.engine = Engine(self.services, self.registry.get)
         self.agi = AgiServer(self._handle, header_timeout=settings.agi_header_timeout)
         self._http: web.AppRunner | None = None
@@ -91,6 +97,11 @@ class App:
             await self._http.cleanup()
         if self.ami is not None:
             await self.ami.close()
+        if self.backends is not None:
+            await flush_crm(2.0)
+            await self.backends.close()
+        if self.store is not None:
+            await self.store.close()
         await self.renderer.close()
         self._stopped.set()
 

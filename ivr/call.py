@@ -37,6 +37,7 @@ class Call:
     secure: dict[str, Any] = field(default_factory=dict)  # secret input (PIN, OTP): never logged or shown
     typeahead: str = ""  # keys pressed during a prompt that skipped it, for the next input node
     path: list[str] = field(default_factory=list)  # menu choices made, for the agent
+    customer: Any = None  # the backend's Customer once identified (phone on file for OTP ...)
     journey: list[JourneyEvent] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     outcome: str = ""  # queue:<name>, hangup, caller-hangup, error ...

@@ -43,7 +43,14 @@ class Settings:
     reload_watch: bool = True
     log_level: str = "INFO"
     log_format: str = "text"  # text | json
-    redis_url: str = ""
+    redis_url: str = ""  # shared state (auth counters, OTPs, callbacks); empty = paths that need it go to a human
+    backends_url: str = ""  # self-service backends (the reference backend's contract); empty = none
+    backends_token: str = ""  # bearer token for the backends (prefer the IVR_BACKENDS_TOKEN environment variable)
+    backends_filler_after: float = 1.5  # seconds before "one moment while I look that up"
+    sms_url: str = ""  # SMS gateway: POST {to, text}
+    sms_token: str = ""
+    auth_otp_key: str = ""  # HMAC key for one-time codes, the same on every instance (IVR_AUTH_OTP_KEY)
+    phone_region: str = "US"  # how national caller ids are read (E.164 normalisation)
     extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by features (auth, speech ...)
 
     def asterisk_prompts_dir(self) -> str:

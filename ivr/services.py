@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ivr.config import Settings
 
 if TYPE_CHECKING:
+    from ivr.auth import Auth
+    from ivr.backends.http import Backends
     from ivr.journeys import JourneyLog
+    from ivr.store import Store
 
 
 @dataclass(frozen=True)
@@ -36,4 +39,7 @@ class Services:
     prompts: PromptResolver
     journeys: JourneyLog
     ami: Any = None  # ivr.ami.AmiClient
-    features: dict[str, Any] = field(default_factory=dict)  # auth, backends, speech ... by name
+    store: Store | None = None  # Redis
+    backends: Backends | None = None
+    auth: Auth | None = None
+    features: dict[str, Any] = field(default_factory=dict)  # further optional services, by name

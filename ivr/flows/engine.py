@@ -106,7 +106,7 @@ class Engine:
             except (CallEnded, _Handoff, asyncio.CancelledError):
                 raise
             except Exception as exc:  # any failure of one node: log once, follow the failure policy
-                edge = _failure_edge(exc, fnode.edges)
+                edge = _failure_edge(exc, fnode.edges, fnode.node.error_edge)
                 call.record(node_id, "error", error=type(exc).__name__, edge=edge)
                 if isinstance(exc, BackendError | StoreUnavailable | AgiError):
                     log.warning("[%s] node %s: %s", call.uniqueid, node_id, exc)
@@ -149,11 +149,11 @@ class Engine:
         await channel.hangup()
 
 
-def _failure_edge(exc: Exception, wired: Mapping[str, str]) -> str:
+def _failure_edge(exc: Exception, wired: Mapping[str, str], error_edge: str) -> str:
     if isinstance(exc, BackendTimeout) and "timeout" in wired:
         return "timeout"
-    if isinstance(exc, BackendError | StoreUnavailable) and "failed" in wired:
-        return "failed"
+    if isinstance(exc, BackendError | StoreUnavailable) and error_edge in wired:
+        return error_edge
     return "fallback"
 
 

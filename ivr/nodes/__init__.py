@@ -1,6 +1,7 @@
 """Node types, one module per concept; importing this package registers them all."""
 
-from ivr.nodes import gather, logic, menu, queue, say, say_data
+from ivr.nodes import authenticate, gather, identify, logic, lookup, menu, queue, say, say_data
 from ivr.nodes.base import NODE_TYPES, Node, node_type
 
-__all__ = ["NODE_TYPES", "Node", "node_type", "gather", "logic", "menu", "queue", "say", "say_data"]
+__all__ = ["NODE_TYPES", "Node", "node_type", "authenticate", "gather", "identify", "logic", "lookup", "menu", "queue",
+           "say", "say_data"]

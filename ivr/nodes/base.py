@@ -29,6 +29,7 @@ class Node:
     edges: ClassVar[tuple[str, ...]] = ("next",)
     optional_edges: ClassVar[tuple[str, ...]] = ()
     terminal: ClassVar[bool] = False  # may end the call (no edge needed)
+    error_edge: ClassVar[str] = "failed"  # taken (if wired) when a backend or Redis fails in this node
 
     def targets(self) -> dict[str, str]:
         """Edges defined by parameters (menu options, branch cases): edge → node id."""

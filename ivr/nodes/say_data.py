@@ -21,7 +21,8 @@ CURRENCY_WORDS = {"USD": ("currency-dollars", "currency-cents"), "EUR": ("curren
 @node_type("say_data")
 @dataclass(frozen=True)
 class SayData(Node):
-    """`value` is a template (`{balance}`); amounts are decimal text, dates ISO (2026-11-25)."""
+    """`value` is a template (`{balance}`); amounts are decimal text, dates ISO (2026-11-25).
+    `currency` may be a template too (`{currency}`, as `lookup` sets it)."""
 
     kind: str
     value: str
@@ -33,14 +34,16 @@ class SayData(Node):
         found = []
         if self.kind not in KINDS:
             found.append(f"kind must be one of {', '.join(KINDS)}")
-        if self.kind == "amount" and self.currency not in CURRENCY_WORDS:
+        if self.kind == "amount" and "{" not in self.currency and self.currency not in CURRENCY_WORDS:
             found.append(f"currency must be one of {', '.join(CURRENCY_WORDS)}")
         return found
 
     def prompts(self) -> list[PromptRef]:
         if self.kind != "amount":
             return super().prompts()
-        return [*super().prompts(), PromptRef.parse([*CURRENCY_WORDS[self.currency], "and"])]
+        sets = CURRENCY_WORDS.values() if "{" in self.currency else [CURRENCY_WORDS[self.currency]]
+        words = [w for c in sets for w in c]
+        return [*super().prompts(), PromptRef.parse([*dict.fromkeys(words), "and"])]
 
     async def run(self, ctx: NodeContext) -> str:
         value = ctx.render(self.value).strip()
@@ -65,7 +68,10 @@ class SayData(Node):
         elif self.kind == "amount":
             amount = Decimal(value).quantize(Decimal("0.01"))
             units, cents = divmod(int(abs(amount) * 100), 100)
-            unit_word, cent_word = CURRENCY_WORDS[self.currency]
+            currency = ctx.render(self.currency).strip().upper()
+            if currency not in CURRENCY_WORDS:
+                raise ValueError(f"no words for currency {currency!r}")
+            unit_word, cent_word = CURRENCY_WORDS[currency]
             await ctx.say_core("number", str(units))
             await ctx.play(PromptRef.parse(unit_word))
             if cents:

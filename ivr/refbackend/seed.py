@@ -2,13 +2,13 @@
 
 | customer | name         | caller id      | lang | tier     | PIN  | card last 4 | date of birth | balance      |
 |----------|--------------|----------------|------|----------|------|-------------|---------------|--------------|
-| C1001    | Alice Morgan | +15551230001   | en   | vip      | 2468 | 4242        | 1980-04-12    | 12345.67 USD |
-| C1002    | Giulia Rossi | +390212345678  | it   | standard | 1357 | 1881        | 1975-09-30    | 1234.50 EUR  |
-| C1003    | Bob Smith    | +15551230003   | en   | standard | 9753 | 0005        | 1992-01-05    | 87.10 USD    |
+| 1001    | Alice Morgan | +15551230001   | en   | vip      | 2468 | 4242        | 1980-04-12    | 12345.67 USD |
+| 1002    | Giulia Rossi | +390212345678  | it   | standard | 1357 | 1881        | 1975-09-30    | 1234.50 EUR  |
+| 1003    | Bob Smith    | +15551230003   | en   | standard | 9753 | 0005        | 1992-01-05    | 87.10 USD    |
 
-Orders (dates relative to the day the database is seeded): A1001 shipped (eta +2 days),
-A1002 processing (eta +5), A1003 delivered; B2001 shipped (eta +1), B2002 cancelled;
-C3001 received (eta +7). C1003 has one open case, CASE-0001.
+Orders (dates relative to the day the database is seeded): 50001 shipped (eta +2 days),
+50002 processing (eta +5), 50003 delivered; 60001 shipped (eta +1), 60002 cancelled;
+70001 received (eta +7). 1003 has one open case, CASE-0001.
 PINs are stored only as argon2id hashes; these values exist for demos and tests, never for production.
 """
 
@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 # OWASP's minimum argon2id profile: slow enough to matter, fast enough to seed at start-up.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
-DEMO_PINS = {"C1001": "2468", "C1002": "1357", "C1003": "9753"}
+DEMO_PINS = {"1001": "2468", "1002": "1357", "1003": "9753"}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
@@ -42,16 +42,16 @@ CREATE TABLE IF NOT EXISTS resets (
 """
 
 CUSTOMERS = [
-    ("C1001", "Alice Morgan", "+15551230001", "en", "vip", "4242", "1980-04-12"),
-    ("C1002", "Giulia Rossi", "+390212345678", "it", "standard", "1881", "1975-09-30"),
-    ("C1003", "Bob Smith", "+15551230003", "en", "standard", "0005", "1992-01-05"),
+    ("1001", "Alice Morgan", "+15551230001", "en", "vip", "4242", "1980-04-12"),
+    ("1002", "Giulia Rossi", "+390212345678", "it", "standard", "1881", "1975-09-30"),
+    ("1003", "Bob Smith", "+15551230003", "en", "standard", "0005", "1992-01-05"),
 ]
-ACCOUNTS = [("ACC-1001", "C1001", 1234567, "USD"), ("ACC-2001", "C1002", 123450, "EUR"),
-            ("ACC-3001", "C1003", 8710, "USD")]
+ACCOUNTS = [("ACC-1001", "1001", 1234567, "USD"), ("ACC-2001", "1002", 123450, "EUR"),
+            ("ACC-3001", "1003", 8710, "USD")]
 ORDERS = [  # number, customer, state, eta in days (None: no eta), updated days ago
-    ("A1001", "C1001", "shipped", 2, 1), ("A1002", "C1001", "processing", 5, 0),
-    ("A1003", "C1001", "delivered", None, 3), ("B2001", "C1002", "shipped", 1, 1),
-    ("B2002", "C1002", "cancelled", None, 6), ("C3001", "C1003", "received", 7, 0),
+    ("50001", "1001", "shipped", 2, 1), ("50002", "1001", "processing", 5, 0),
+    ("50003", "1001", "delivered", None, 3), ("60001", "1002", "shipped", 1, 1),
+    ("60002", "1002", "cancelled", None, 6), ("70001", "1003", "received", 7, 0),
 ]
 
 
@@ -70,5 +70,5 @@ def seed(conn: sqlite3.Connection, today: date | None = None) -> None:
         conn.execute("INSERT INTO orders VALUES (?,?,?,?,?)",
                      (number, cid, state, eta_day, (day - timedelta(days=ago)).isoformat()))
     conn.execute("INSERT INTO cases VALUES (?,?,?,?,?,?,?,?)",
-                 ("CASE-0001", "C1003", "open", "complaint", "open", "Parcel damaged", "", day.isoformat()))
+                 ("CASE-0001", "1003", "open", "complaint", "open", "Parcel damaged", "", day.isoformat()))
     conn.commit()

@@ -50,28 +50,28 @@ async def test_no_secret_in_any_log_line(
     backends = http_backends(backend.url)
     gateway = HttpSmsGateway(sink.url + "/messages")
     auth = Auth(store, backends.accounts, otp_key=KEY, sms=gateway, settings=AuthSettings(max_failures=4))
-    secrets_used = ["9137", "8264", DEMO_PINS["C1001"], DEMO_PINS["C1003"], "4242", "1980-04-12"]
+    secrets_used = ["9137", "8264", DEMO_PINS["1001"], DEMO_PINS["1003"], "4242", "1980-04-12"]
 
-    assert not (await auth.verify_pin("C1001", Secret("9137"))).ok
-    assert (await auth.verify_pin("C1001", Secret(DEMO_PINS["C1001"]))).ok
-    assert (await auth.verify_card("C1001", Secret("4242"), date(1980, 4, 12))).ok
+    assert not (await auth.verify_pin("1001", Secret("9137"))).ok
+    assert (await auth.verify_pin("1001", Secret(DEMO_PINS["1001"]))).ok
+    assert (await auth.verify_card("1001", Secret("4242"), date(1980, 4, 12))).ok
     for _ in range(4):
-        await auth.verify_pin("C1003", Secret("8264"))
+        await auth.verify_pin("1003", Secret("8264"))
     with pytest.raises(AuthLocked):
-        await auth.verify_pin("C1003", Secret(DEMO_PINS["C1003"]))
+        await auth.verify_pin("1003", Secret(DEMO_PINS["1003"]))
 
-    await auth.otp.send("C1001", "+15551230001")
+    await auth.otp.send("1001", "+15551230001")
     async with aiohttp.ClientSession() as http:
         async with http.get(sink.url + "/messages", params={"to": "+15551230001"}) as resp:
             text = (await resp.json())["messages"][-1]["text"]
     code = re.search(r"\d{6}", text)
     assert code is not None
     secrets_used.append(code.group())
-    assert await auth.otp.verify("C1001", Secret(code.group()[::-1])) in (OtpResult.WRONG, OtpResult.OK)
-    assert await auth.otp.verify("C1001", Secret(code.group())) in (OtpResult.OK, OtpResult.USED)
-    issued = await auth.otp.issue("C1003", "+15551230003")
+    assert await auth.otp.verify("1001", Secret(code.group()[::-1])) in (OtpResult.WRONG, OtpResult.OK)
+    assert await auth.otp.verify("1001", Secret(code.group())) in (OtpResult.OK, OtpResult.USED)
+    issued = await auth.otp.issue("1003", "+15551230003")
     secrets_used.append(issued.reveal())
-    reset = await backends.password_reset.reset("C1003")  # the reset link token must not be logged
+    reset = await backends.password_reset.reset("1003")  # the reset link token must not be logged
     async with aiohttp.ClientSession() as http:
         async with http.get(sink.url + "/messages", params={"to": "+15551230003"}) as resp:
             link = (await resp.json())["messages"][-1]["text"]
@@ -80,7 +80,7 @@ async def test_no_secret_in_any_log_line(
 
     dead = HttpSmsGateway(f"http://127.0.0.1:{free_port()}/messages", retries=1, timeout=0.5)
     with pytest.raises(BackendUnavailable):
-        await Auth(store, backends.accounts, otp_key=KEY, sms=dead).otp.send("C1002", "+390212345678")
+        await Auth(store, backends.accounts, otp_key=KEY, sms=dead).otp.send("1002", "+390212345678")
 
     await dead.close()
     await gateway.close()

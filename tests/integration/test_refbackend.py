@@ -76,18 +76,18 @@ async def test_token_is_required_except_for_public_paths() -> None:
     running = await serve(token=Secret("ref-token-123456"))
     try:
         assert (await _call("GET", running.url + "/health"))[0] == 200
-        assert (await _call("GET", running.url + "/customers/C1001"))[0] == 401
+        assert (await _call("GET", running.url + "/customers/1001"))[0] == 401
         bad = {"Authorization": "Bearer wrong"}
-        assert (await _call("GET", running.url + "/customers/C1001", headers=bad))[0] == 401
+        assert (await _call("GET", running.url + "/customers/1001", headers=bad))[0] == 401
         good = {"Authorization": "Bearer ref-token-123456"}
-        status, body = await _call("GET", running.url + "/customers/C1001", headers=good)
+        status, body = await _call("GET", running.url + "/customers/1001", headers=good)
         assert status == 200 and body["name"] == "Alice Morgan"
     finally:
         await running.close()
 
 
 async def test_bad_requests_are_400(backend: Running) -> None:
-    url = backend.url + "/customers/C1001"
+    url = backend.url + "/customers/1001"
     assert (await _call("POST", url + "/pin/verify", data="not json"))[0] == 400
     assert (await _call("POST", url + "/pin/verify", json={"pin": 2468}))[0] == 400
     assert (await _call("POST", url + "/card/verify", json={"last4": "4242", "dob": "12/04/1980"}))[0] == 400
@@ -96,11 +96,11 @@ async def test_bad_requests_are_400(backend: Running) -> None:
 
 
 async def test_password_reset_needs_a_working_gateway(backend: Running) -> None:
-    status, body = await _call("POST", backend.url + "/customers/C1001/password-reset")
+    status, body = await _call("POST", backend.url + "/customers/1001/password-reset")
     assert status == 503 and "no SMS gateway" in body["error"]
     down = await serve(sms_url=f"http://127.0.0.1:{free_port()}/messages")
     try:
-        assert (await _call("POST", down.url + "/customers/C1001/password-reset"))[0] == 503
+        assert (await _call("POST", down.url + "/customers/1001/password-reset"))[0] == 503
         assert (await _call("POST", down.url + "/customers/C9999/password-reset"))[0] == 404
     finally:
         await down.close()
@@ -129,14 +129,14 @@ async def test_database_file_persists(tmp_path: Path) -> None:
     db = tmp_path / "ref.sqlite"
     first = await serve(str(db))
     status, body = await _call("POST", first.url + "/interactions",
-                               json={"customer_id": "C1001", "kind": "balance", "outcome": "ok"})
+                               json={"customer_id": "1001", "kind": "balance", "outcome": "ok"})
     await first.close()
     second = await serve(str(db))
     try:
         status2, body2 = await _call("POST", second.url + "/interactions",
-                                     json={"customer_id": "C1001", "kind": "balance", "outcome": "ok"})
+                                     json={"customer_id": "1001", "kind": "balance", "outcome": "ok"})
         assert (status, status2) == (201, 201) and body["case_id"] != body2["case_id"]
-        assert (await _call("GET", second.url + "/customers/C1003"))[1]["open_cases"] == ["CASE-0001"]
+        assert (await _call("GET", second.url + "/customers/1003"))[1]["open_cases"] == ["CASE-0001"]
     finally:
         await second.close()
 
@@ -164,7 +164,7 @@ async def test_command_lines_run_backend_and_sink(tmp_path: Path) -> None:
     try:
         await _wait_healthy(f"http://127.0.0.1:{sink_port}")
         await _wait_healthy(f"http://127.0.0.1:{ref_port}")
-        status, _ = await _call("POST", f"http://127.0.0.1:{ref_port}/customers/C1003/password-reset")
+        status, _ = await _call("POST", f"http://127.0.0.1:{ref_port}/customers/1003/password-reset")
         assert status == 200
         assert "+15551230003" in (tmp_path / "sms.jsonl").read_text()
     finally:
@@ -175,5 +175,5 @@ async def test_command_lines_run_backend_and_sink(tmp_path: Path) -> None:
 
 
 async def test_oversized_secrets_are_refused_before_hashing(backend: Running) -> None:
-    status, body = await _call("POST", backend.url + "/customers/C1001/pin/verify", json={"pin": "1" * 65})
+    status, body = await _call("POST", backend.url + "/customers/1001/pin/verify", json={"pin": "1" * 65})
     assert status == 400 and "at most 64" in body["error"]

@@ -50,7 +50,7 @@ def test_otp_text_is_a_secret_in_the_callers_language() -> None:
 
 
 def test_key_names_refuse_unsafe_parts() -> None:
-    assert store.auth_lock("C1001") == "ivr:auth:lock:C1001"
+    assert store.auth_lock("1001") == "ivr:auth:lock:1001"
     assert store.otp_sends("+15551230001") == "ivr:otp:sends:+15551230001"
     for bad in ("", "a:b", "a b", "x" * 65, "a*"):
         with pytest.raises(ValueError):

@@ -30,4 +30,11 @@ def test_bad_flow_is_rejected_with_file_line_reason(path: Path, tmp_path: Path) 
 def test_good_flows_load_without_errors() -> None:
     flows, found = load_flows(HERE / "good", prompts=FakePrompts(KNOWN_PROMPTS), languages=("en", "it"))
     assert [str(d) for d in found] == []
-    assert set(flows.flows) == {"main", "small"}
+    assert set(flows.flows) == {"small"}
+
+
+def test_the_demo_line_checks_clean_against_its_real_prompts() -> None:
+    from ivr.cli import main
+
+    root = Path(__file__).resolve().parents[2]
+    assert main(["check", str(root)]) == 0

@@ -23,6 +23,9 @@ DEMO_NAMES = {
     "balance-is", "order-status-is", "otp-sent", "enter-otp", "password-reset-done", "closed", "holiday",
     "callback-offer", "callback-confirmed", "voicemail-intro", "survey-intro", "survey-thanks", "you-pressed",
     "confirm-entry", "queue-position", "currency-dollars", "currency-cents", "currency-euros", "and",
+    "order-state-received", "order-state-processing", "order-state-shipped", "order-state-delivered",
+    "order-state-cancelled", "order-state-returned", "order-eta-is", "order-not-found", "anything-else",
+    "enter-card", "enter-dob", "otp-failed",
 }
 
 
@@ -91,7 +94,7 @@ def test_demo_catalogue_is_complete_and_clean() -> None:
     welcome = {lang: catalog.lookup("welcome", lang).text for lang in ("en", "it")}  # type: ignore[union-attr]
     assert welcome["en"] == welcome["it"] == "Welcome to Acme. For English, press 1. Per l'italiano, premi 2."
     assert catalog.variables("greet-known", "it") == {"customer_name"}
-    assert catalog.variables("order-status-is", "en") == {"order_number", "order_status"}
+    assert catalog.variables("order-status-is", "en") == {"order_digits", "order_status"}
     intro = catalog.lookup("beep-intro", "en")
     assert intro is not None and intro.kind == "recording" and intro.path is not None
     assert intro.path.stat().st_size < 100_000 and audio.probe(intro.path).rate != 8000
@@ -280,7 +283,7 @@ async def test_demo_catalogue_builds_with_the_real_voice(tmp_path: Path) -> None
     greet = await store.resolve("greet-known", "it", {"customer_name": "Giulia"})
     await renderer.close()
     assert report.failed == [] and report.converted == 1 and report.dynamic == 4
-    # 34 texts per language, 2 of them with variables; beep-intro: a recording in en, a text in it
+    # every demo text in both languages, 2 of them with variables; beep-intro: a recording in en, a text in it
     assert report.rendered == 2 * (len(DEMO_NAMES) - 2) + 1
     wav = Path(greet.path + ".wav")
     assert audio.is_telephone_wav(wav) and 1.0 < audio.duration_seconds(wav) < 5.0
