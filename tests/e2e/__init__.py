@@ -1,0 +1,1 @@
+"""End-to-end tests: real Asterisk (from the chroot) driven by SIPp callers."""
