@@ -219,13 +219,16 @@ class FakeAsterisk:
             self.transcript.hung_up_by = "service"
             self._say("☎ the IVR hangs up")
             return "200 result=1"
+        if cmd == "CHANNEL STATUS":
+            return "200 result=6"  # up
         if cmd in ("ANSWER", "SET VARIABLE", "VERBOSE"):
             return "200 result=1" if cmd != "ANSWER" else "200 result=0"
         return "510 Invalid or unknown command"
 
 
 COMMANDS = ("STREAM FILE", "WAIT FOR DIGIT", "SAY DIGITS", "SAY NUMBER", "SAY ALPHA", "SAY DATE", "SAY TIME",
-            "EXEC", "GET VARIABLE", "SET VARIABLE", "HANGUP", "ANSWER", "VERBOSE", "RECORD FILE", "GET DATA")
+            "EXEC", "GET VARIABLE", "SET VARIABLE", "HANGUP", "ANSWER", "VERBOSE", "RECORD FILE", "GET DATA",
+            "CHANNEL STATUS")
 
 
 def _split(line: str) -> list[str]:

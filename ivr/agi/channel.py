@@ -46,7 +46,9 @@ class AgiChannel:
             reply = await self._s.command("STREAM FILE", path, escape)
             result = reply.result_int
             if result < 0:
-                # -1 is a missing/unplayable file on a live channel; a dead one already raised.
+                # -1 is a hang-up (Asterisk sends HANGUP after this reply) or an unplayable file:
+                # one more command tells them apart, and raises CallEnded if the caller is gone.
+                await self._s.command("CHANNEL STATUS")
                 log.warning("[%s] could not play %s", self.uniqueid, path)
                 continue
             if key := _key(result):

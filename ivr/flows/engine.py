@@ -54,6 +54,7 @@ class Engine:
         self.services.journeys.started(call)
         try:
             flow = flows.get(flow_name)
+            await channel.answer()
             try:
                 if flow is None:
                     log.warning("[%s] unknown AGI script %r: handing the caller to a human",

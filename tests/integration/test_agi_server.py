@@ -13,14 +13,15 @@ from ivr.testing import FakeAsterisk
 from tests.appkit import running
 
 
-async def test_demo_call_reaches_billing_queue_in_italian(tmp_path: Path) -> None:
+async def test_demo_call_reaches_italian_agents(tmp_path: Path) -> None:
     async with running(tmp_path) as app:
-        t = await FakeAsterisk("2 1").call("127.0.0.1", app.agi.port, "main")
-    assert t.queue == "billing" and t.hung_up_by == "service"
+        t = await FakeAsterisk("2 0").call("127.0.0.1", app.agi.port, "main")
+    assert t.commands[0] == "ANSWER"
+    assert t.queue == "support-it" and t.hung_up_by == "service"
     assert any('SET VARIABLE "CHANNEL(language)" "it"' in c for c in t.commands)
-    assert any('SET VARIABLE "__IVR_REASON" "balance"' in c for c in t.commands)
+    assert any('SET VARIABLE "__IVR_LANGUAGE" "it"' in c for c in t.commands)
     journey = json.loads((tmp_path / "journeys.jsonl").read_text().splitlines()[-1])
-    assert journey["outcome"] == "queue:billing" and journey["language"] == "it"
+    assert journey["outcome"] == "queue:support-it" and journey["language"] == "it"
 
 
 async def test_unknown_script_gets_apology_and_human(tmp_path: Path) -> None:
@@ -82,6 +83,8 @@ async def test_caller_vanishing_mid_prompt_leaves_no_task(tmp_path: Path) -> Non
     async with running(tmp_path) as app:
         reader, writer = await asyncio.open_connection("127.0.0.1", app.agi.port)
         writer.write(b"agi_network: yes\nagi_uniqueid: gone-1\nagi_network_script: main\n\n")
+        assert await reader.readline() == b"ANSWER\n"
+        writer.write(b"200 result=0\n")
         assert (await reader.readline()).startswith(b"STREAM FILE")
         writer.close()                                 # socket gone mid-prompt, no HANGUP line
         for _ in range(50):
@@ -101,11 +104,11 @@ async def test_hangup_line_mid_call(tmp_path: Path) -> None:
 
 async def test_200_concurrent_calls_all_complete(tmp_path: Path) -> None:
     async with running(tmp_path) as app:
-        calls = [FakeAsterisk("1 0" if i % 2 else "2 1", env={"uniqueid": f"c-{i}"}).call(
+        calls = [FakeAsterisk("1 0" if i % 2 else "2 0", env={"uniqueid": f"c-{i}"}).call(
             "127.0.0.1", app.agi.port, "main") for i in range(200)]
         results = await asyncio.gather(*calls)
         assert [r.queue for r in results].count("support") == 100
-        assert [r.queue for r in results].count("billing") == 100
+        assert [r.queue for r in results].count("support-it") == 100
         assert app.journeys.kpis()["calls_finished"] == 200 and not app.agi.calls
 
 

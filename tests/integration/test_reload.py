@@ -24,8 +24,10 @@ async def test_edit_applies_to_next_call_not_to_the_live_one(tmp_path: Path) -> 
         # a live call waits in the language menu while an admin edits the flow
         reader, writer = await asyncio.open_connection("127.0.0.1", app.agi.port)
         writer.write(b"agi_network: yes\nagi_uniqueid: live-1\nagi_network_script: main\n\n")
+        assert await reader.readline() == b"ANSWER\n"
+        writer.write(b"200 result=0\n")
         assert (await reader.readline()).startswith(b"STREAM FILE")
-        _edit(flow, "  support:    {type: queue, queue: support}", "  support:    {type: queue, queue: vip}")
+        _edit(flow, "    queue: support\n", "    queue: orders\n")
         result = await app.registry.reload("test")
         assert result.applied
         # the live call presses 1 then 0: it must still reach the old target
@@ -45,7 +47,7 @@ async def test_edit_applies_to_next_call_not_to_the_live_one(tmp_path: Path) -> 
         writer.close()
         assert queue == "support"
         after = await FakeAsterisk("1 0").call("127.0.0.1", app.agi.port, "main")
-        assert after.queue == "vip"
+        assert after.queue == "orders"
 
 
 async def test_bad_edit_is_rejected_and_old_flow_keeps_serving(tmp_path: Path,
