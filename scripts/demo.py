@@ -1,0 +1,96 @@
+"""The demo: Asterisk 22 (from the sid chroot), the ivr service (`ivr serve`), Redis, the reference
+backend and the SMS sink; then one real SIP call (SIPp) from a known customer who asks for the
+balance with her PIN — and the call's journey printed from the service's HTTP endpoint.
+
+Run by scripts/demo after scripts/setup. Everything runs on loopback and stops at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ivr.simulate import print_journey  # noqa: E402
+from tests.e2e.harness import AsteriskInstance, Dtmf, Pause, WaitHangup, run_call  # noqa: E402
+from tests.e2e.harness.ports import free_tcp_port  # noqa: E402
+from tests.redis_server import start_redis  # noqa: E402
+
+PY = str(ROOT / ".venv" / "bin" / "python")
+IVR = str(ROOT / ".venv" / "bin" / "ivr")
+CALLER = "+15551230001"  # Alice Morgan, VIP, PIN 2468 (demo data: ivr/refbackend/seed.py)
+
+
+def wait_http(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="ivr-demo-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    asterisk = AsteriskInstance()
+    redis = start_redis()
+    try:
+        print("starting Asterisk 22 ...", flush=True)
+        asterisk.start()
+        sounds = asterisk.sounds_dir()
+        sink_port, backend_port, http_port = free_tcp_port(), free_tcp_port(), free_tcp_port()
+        log = (work / "services.log").open("wb")
+        procs.append(subprocess.Popen([PY, "-m", "ivr.smssink", "--port", str(sink_port)], stdout=log, stderr=log))
+        procs.append(subprocess.Popen([PY, "-m", "ivr.refbackend", "--port", str(backend_port), "--db",
+                                       str(work / "ref.sqlite"), "--sms-url",
+                                       f"http://127.0.0.1:{sink_port}/messages"], stdout=log, stderr=log))
+        env = {**os.environ, "IVR_AGI_PORT": str(asterisk.agi_port), "IVR_HTTP_PORT": str(http_port),
+               "IVR_AMI_PORT": str(asterisk.ami_port), "IVR_AMI_SECRET": asterisk.ami_secret,
+               "IVR_PROMPTS_CACHE": str(sounds.host), "IVR_PROMPTS_ASTERISK_DIR": sounds.asterisk,
+               "IVR_REDIS_URL": redis.url, "IVR_BACKENDS_URL": f"http://127.0.0.1:{backend_port}",
+               "IVR_SMS_URL": f"http://127.0.0.1:{sink_port}/messages", "IVR_AUTH_OTP_KEY": "demo-only-key-0123456789",
+               "IVR_JOURNEYS_FILE": str(work / "journeys.jsonl")}
+        print("starting the ivr service, Redis, the reference backend and the SMS sink ...", flush=True)
+        procs.append(subprocess.Popen([IVR, "serve"], cwd=ROOT, env=env, stdout=log, stderr=log))
+        wait_http(f"http://127.0.0.1:{backend_port}/health")
+        wait_http(f"http://127.0.0.1:{http_port}/health")
+        print(f"calling the demo line as {CALLER} (Alice): balance, PIN 2468, then goodbye ...", flush=True)
+        steps = [Pause(4500), Dtmf("1"), Pause(3500), Dtmf("2468#"), Pause(12000), Dtmf("9"), WaitHangup(20000)]
+        result = asyncio.run(run_call(asterisk.sip_port, steps, caller_id=CALLER, time_limit=60))
+        if not result.ok:
+            print(result.describe())
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/calls/recent?limit=1", timeout=5) as r:
+            journeys = json.load(r)
+        if not journeys:
+            print("no journey recorded; service log:", (work / "services.log").read_text()[-3000:])
+            return 1
+        print_journey(journeys[-1])
+        print(f"\n(logs: {work}/services.log; metrics: the service's /metrics while it runs)")
+        return 0 if result.ok else 1
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        redis.stop()
+        asterisk.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
