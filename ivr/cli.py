@@ -47,6 +47,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             settings = dataclasses.replace(settings, flows_dir=root / "dialplans", prompts_dir=root / "prompts")
         else:
             settings = dataclasses.replace(settings, flows_dir=root)
+    from ivr.wiring import auth_settings
+
+    auth_settings(settings)  # a bad [auth] value is a ConfigError (exit 2) naming its key
     flows, _, found = check_all(settings)
     for d in found:
         print(d)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets as random_source
 
-from ivr.auth import Auth
+from ivr.auth import Auth, AuthSettings
 from ivr.backends.http import Backends, http_backends
 from ivr.config import Settings
+from ivr.errors import ConfigError
 from ivr.secret import Secret
 from ivr.sms import HttpSmsGateway
 from ivr.store import Store
@@ -35,4 +37,17 @@ def auth_from(settings: Settings, store: Store | None, backends: Backends | None
     if settings.sms_url:
         sms = HttpSmsGateway(settings.sms_url,
                              auth_header=Secret(settings.sms_token) if settings.sms_token else None)
-    return Auth(store, backends.accounts, otp_key=Secret(key), sms=sms)
+    return Auth(store, backends.accounts, otp_key=Secret(key), sms=sms, settings=auth_settings(settings))
+
+
+def auth_settings(settings: Settings) -> AuthSettings:
+    """The `[auth]` section's limits (max_failures, failure_window, lockout, otp_ttl ...)."""
+    raw = dict(settings.extra.get("auth", {}))
+    known = {f.name: f for f in dataclasses.fields(AuthSettings)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"setting auth.{key}: unknown (known: otp_key, {', '.join(sorted(known))})")
+    try:
+        return AuthSettings(**{k: type(getattr(AuthSettings(), k))(v) for k, v in raw.items()})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting auth: {exc}") from exc
