@@ -70,5 +70,8 @@ def load_yaml(text: str, filename: str) -> Any:
         raise FlowError(filename, line, f"YAML syntax: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise FlowError(filename, 1, f"YAML: {exc}") from exc
+    except ValueError as exc:  # a value YAML itself rejects, e.g. the date 2026-13-01
+        mark = loader.get_mark()
+        raise FlowError(filename, mark.line + 1 if mark else 1, f"bad value: {exc}") from exc
     finally:
         loader.dispose()

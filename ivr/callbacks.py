@@ -1,0 +1,222 @@
+"""Durable callbacks in Redis: one live callback per number, keep-place or time slot, retries with backoff."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from ivr.store import CALLBACK_RETENTION, CALLBACKS_DUE, Store, callback, callback_lease, callback_number
+
+Kind = Literal["keep_place", "slot"]
+CbState = Literal["pending", "dialing", "done", "failed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One callback. Times are epoch seconds; `attempts` counts finished attempts."""
+
+    id: str
+    number: str  # E.164 (see ivr.phone)
+    queue: str
+    kind: Kind
+    due_at: float
+    created_at: float
+    state: CbState = "pending"
+    window_end: float | None = None  # slot: no attempt starts at or after this
+    attempts: int = 0
+    max_attempts: int = 3
+    position: int = 0  # keep_place: position the caller would have had
+    ewt: float = 0.0  # keep_place: EWT when asked
+    language: str = ""
+    tier: str = ""
+    caller_uniqueid: str = ""  # the inbound call that asked
+    outcome: str = ""
+    detail: str = ""
+    resumed: bool = False  # set by claim: a previous dialer's lease expired during this attempt
+
+    @property
+    def attempt(self) -> int:
+        """Number of the attempt being (or about to be) placed."""
+        return self.attempts + 1
+
+    def to_hash(self) -> dict[str, str]:
+        return {k: _enc(v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> Callback:
+        kw: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = h.get(f.name, "")
+            kind = str(f.type)
+            if kind in ("float", "float | None"):
+                kw[f.name] = float(raw) if raw else (None if "None" in kind else 0.0)
+            elif kind == "int":
+                kw[f.name] = int(raw or 0)
+            elif kind == "bool":
+                kw[f.name] = raw == "1"
+            else:
+                kw[f.name] = raw
+        return cls(**kw)
+
+
+def _enc(v: object) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return "" if v is None else repr(v) if isinstance(v, float) else str(v)
+
+
+def keep_place(number: str, queue: str, *, now: float, ewt: float, position: int, max_attempts: int = 3,
+               language: str = "", tier: str = "", caller_uniqueid: str = "") -> Callback:
+    """A callback due when the caller would have reached an agent: now + EWT (re-evaluated by the dialer)."""
+    return Callback(uuid.uuid4().hex, number, queue, "keep_place", now + max(0.0, ewt), now,
+                    max_attempts=max_attempts, position=max(1, position), ewt=max(0.0, ewt),
+                    language=language, tier=tier, caller_uniqueid=caller_uniqueid)
+
+
+def slot(number: str, queue: str, *, now: float, start: float, end: float, max_attempts: int = 3,
+         language: str = "", tier: str = "", caller_uniqueid: str = "") -> Callback:
+    """A callback in a chosen window [start, end); raises ValueError for an empty or past window."""
+    if not start < end or end <= now:
+        raise ValueError("the callback window is empty or already over")
+    return Callback(uuid.uuid4().hex, number, queue, "slot", max(start, now), now, window_end=end,
+                    max_attempts=max_attempts, language=language, tier=tier,
+                    caller_uniqueid=caller_uniqueid)
+
+
+def keep_place_due(cb: Callback, ewt_at: Callable[[str, int], float | None]) -> float | None:
+    """Due time with today's service rate: request time + EWT now for the position the caller had."""
+    est = ewt_at(cb.queue, cb.position)
+    return None if est is None else cb.created_at + est
+
+
+# --- Redis ------------------------------------------------------------------------------------------
+
+_ADD = """
+local cur = redis.call('GET', KEYS[2])
+if cur then return cur end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[1])
+return ARGV[1]
+"""
+_CLAIM = """
+local st = redis.call('HGET', KEYS[1], 'state')
+if st ~= 'pending' and st ~= 'dialing' then redis.call('ZREM', KEYS[3], ARGV[4]) return 0 end
+local score = redis.call('ZSCORE', KEYS[3], ARGV[4])
+if (not score) or tonumber(score) > tonumber(ARGV[3]) then return 0 end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'dialing', 'resumed', st == 'dialing' and '1' or '0', 'claimed_at', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+return 1
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[3])
+return 1
+"""
+_FINISH = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if ARGV[3] == '' then redis.call('ZREM', KEYS[3], ARGV[2]) else redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2]) end
+if ARGV[4] == '1' then
+  if redis.call('GET', KEYS[4]) == ARGV[2] then redis.call('DEL', KEYS[4]) end
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+_CANCEL = """
+local st = redis.call('HGET', KEYS[1], 'state')
+if (st ~= 'pending' and st ~= 'dialing') or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'outcome', 'cancelled', 'updated_at', ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+_RESCHEDULE = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'pending' or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'due_at', ARGV[2])
+redis.call('ZADD', KEYS[3], 'XX', ARGV[2], ARGV[1])
+return 1
+"""
+
+
+class CallbackStore:
+    """Every method is one atomic Redis step; all raise StoreUnavailable when Redis is unreachable."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self.clock = clock
+
+    def _keys(self, cb_id: str, number: str = "") -> list[str]:
+        keys = [callback(cb_id), callback_lease(cb_id), CALLBACKS_DUE]
+        return keys + [callback_number(number)] if number else keys
+
+    async def add(self, cb: Callback) -> tuple[Callback, bool]:
+        """Store a new callback unless its number already has a live one: (the live callback, created?)."""
+        flat = [x for kv in cb.to_hash().items() for x in kv]
+        keys = [callback(cb.id), callback_number(cb.number), CALLBACKS_DUE]
+        live = str(await self._store.eval(_ADD, keys, [cb.id, repr(cb.due_at), *flat]))
+        if live == cb.id:
+            return cb, True
+        return (await self.get(live)) or cb, False
+
+    async def get(self, cb_id: str) -> Callback | None:
+        h = await self._store.run(lambda r: r.hgetall(callback(cb_id)))
+        return Callback.from_hash(cast(dict[str, str], h)) if h else None
+
+    async def for_number(self, number: str) -> Callback | None:
+        """The live (pending or dialing) callback of a number, if any."""
+        cb_id = await self._store.get(callback_number(number))
+        return await self.get(cb_id) if cb_id else None
+
+    async def cancel(self, cb_id: str) -> bool:
+        """Cancel a callback nobody is dialing; False if it is being placed or already finished."""
+        cb = await self.get(cb_id)
+        keys = self._keys(cb_id, cb.number if cb else "-")
+        return bool(await self._store.eval(_CANCEL, keys, [cb_id, int(CALLBACK_RETENTION), repr(self.clock())]))
+
+    async def due(self, now: float, limit: int) -> list[str]:
+        """Ids whose next look is due (pending, or dialing with a lease that may have expired)."""
+        ids = await self._store.run(lambda r: r.zrangebyscore(CALLBACKS_DUE, "-inf", now, start=0, num=limit))
+        return [str(i) for i in ids]
+
+    async def live(self, limit: int = 1000) -> list[Callback]:
+        """Up to `limit` callbacks in the due set (soonest first)."""
+        ids = await self._store.run(lambda r: r.zrange(CALLBACKS_DUE, 0, limit - 1))
+        found = [await self.get(str(i)) for i in ids]
+        return [cb for cb in found if cb is not None]
+
+    async def claim(self, cb_id: str, token: str, lease: float, now: float) -> Callback | None:
+        """Take the lease of a due callback (SET NX PX); None when someone else has it or it is not due."""
+        args: list[str | int | float] = [token, _ms(lease), repr(now), cb_id, repr(now + lease)]
+        if not await self._store.eval(_CLAIM, self._keys(cb_id), args):
+            return None
+        return await self.get(cb_id)
+
+    async def renew(self, cb_id: str, token: str, lease: float, now: float) -> bool:
+        keys = [callback_lease(cb_id), CALLBACKS_DUE]
+        return bool(await self._store.eval(_RENEW, keys, [token, _ms(lease), cb_id, repr(now + lease)]))
+
+    async def finish(self, cb: Callback, token: str, fields: dict[str, str], due: float | None) -> bool:
+        """Record an attempt and release the lease: pending again at `due`, or finished when `due` is None.
+
+        False when the lease was lost meanwhile (nothing is written: the new holder owns the callback)."""
+        flat = [x for kv in fields.items() for x in kv]
+        args: list[str | int | float] = [token, cb.id, "" if due is None else repr(due),
+                                          "1" if due is None else "0", int(CALLBACK_RETENTION), *flat]
+        return bool(await self._store.eval(_FINISH, self._keys(cb.id, cb.number), args))
+
+    async def reschedule(self, cb_id: str, due_at: float) -> bool:
+        """Move a pending, unclaimed callback (keep-place re-evaluation)."""
+        return bool(await self._store.eval(_RESCHEDULE, self._keys(cb_id), [cb_id, repr(due_at)]))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
