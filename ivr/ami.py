@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from panoramisk import Manager
@@ -20,6 +20,11 @@ log = logging.getLogger("ivr.ami")
 
 MIN_BACKOFF, MAX_BACKOFF = 1.0, 30.0
 EventHandler = Callable[[dict[str, str]], None]
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("AMI login hook failed: %s", task.exception())
 
 
 class _BackoffManager(Manager):  # type: ignore[misc]
@@ -53,6 +58,7 @@ class AmiClient:
             on_login=self._logged_in, on_disconnect=self._lost,
         )
         self._up = asyncio.Event()
+        self._on_login: list[Callable[[], Awaitable[None]]] = []
         self._manager.register_event("*", self._dispatch)
         self.events_seen = 0
 
@@ -65,9 +71,16 @@ class AmiClient:
         self._manager.loop = asyncio.get_running_loop()
         self._manager.connect()
 
+    def on_login(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` after every (re)login, e.g. to resynchronise state that events keep up to date."""
+        self._on_login.append(hook)
+
     def _logged_in(self, _manager: Any) -> None:
         log.info("AMI connected and logged in")
         self._up.set()
+        for hook in self._on_login:
+            task = asyncio.ensure_future(hook())
+            task.add_done_callback(_log_failure)
 
     def _lost(self, _manager: Any, exc: Exception | None) -> None:
         log.warning("AMI connection lost (%s); reconnecting", exc)

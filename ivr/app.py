@@ -13,8 +13,10 @@ from ivr.agi.channel import AgiChannel
 from ivr.agi.server import AgiServer, script_name
 from ivr.agi.session import AgiSession
 from ivr.ami import AmiClient
+from ivr.callbacks import CallbackStore
 from ivr.config import Settings
 from ivr.diagnostics import errors
+from ivr.emergency import EmergencySwitch
 from ivr.errors import ConfigError
 from ivr.flows.engine import Engine
 from ivr.flows.registry import FlowRegistry
@@ -23,6 +25,8 @@ from ivr.journeys import JourneyLog
 from ivr.logs import current_call
 from ivr.nodes.lookup import flush_crm
 from ivr.prompts import PromptCatalog, PromptStore
+from ivr.queuestate import QueueBoard
+from ivr.queuestate import refresh as refresh_queues
 from ivr.services import Services
 from ivr.store import connect as connect_store
 from ivr.tts import TtsRenderer
@@ -47,7 +51,14 @@ class App:
         self.store = connect_store(settings.redis_url) if settings.redis_url else None
         self.backends = backends_from(settings)
         self.services = Services(settings, self.prompts, self.journeys, self.ami, store=self.store,
-                                 backends=self.backends, auth=auth_from(settings, self.store, self.backends))
+                                 backends=self.backends, auth=auth_from(settings, self.store, self.backends),
+                                 emergency=EmergencySwitch(self.store) if self.store else None,
+                                 queues=QueueBoard(), callbacks=CallbackStore(self.store) if self.store else None)
+        if self.ami is not None:
+            board, ami = self.services.queues, self.ami
+            assert board is not None
+            ami.on("*", board.apply)
+            ami.on_login(lambda: refresh_queues(ami, board))
         self.engine = Engine(self.services, self.registry.get)
         self.agi = AgiServer(self._handle, header_timeout=settings.agi_header_timeout)
         self._http: web.AppRunner | None = None
@@ -64,6 +75,9 @@ class App:
         log.info("prompts ready: %s", built)
         if self.ami is not None:
             await self.ami.start()
+        if self.services.emergency is not None:
+            await self.services.emergency.start()
+        # --- callbacks dialer (started here when Redis and AMI are configured) ---
         await self.agi.start(self.settings.agi_host, self.settings.agi_port)
         self._http = web.AppRunner(make_app(self.services, self.registry), access_log=None)
         await self._http.setup()
@@ -95,6 +109,8 @@ class App:
                 await t
         if self._http is not None:
             await self._http.cleanup()
+        if self.services.emergency is not None:
+            await self.services.emergency.stop()
         if self.ami is not None:
             await self.ami.close()
         if self.backends is not None:

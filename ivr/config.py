@@ -51,10 +51,22 @@ class Settings:
     sms_token: str = ""
     auth_otp_key: str = ""  # HMAC key for one-time codes, the same on every instance (IVR_AUTH_OTP_KEY)
     phone_region: str = "US"  # how national caller ids are read (E.164 normalisation)
+    http_token: str = ""  # bearer token for changing endpoints (POST/DELETE); empty = they are refused
+    voicemail_dir: Path = Path("var/voicemail")  # where messages are recorded (service-side path)
+    voicemail_asterisk_dir: str = ""  # how Asterisk sees voicemail_dir; empty = the same absolute path
+    voicemail_webhook: str = ""  # POSTed {id, caller, language, reason, time, file} for each message
+    callbacks_channel: str = "PJSIP/{number}@trunk"  # how the dialer reaches a customer; {number} is E.164
+    callbacks_context: str = "ivr-callbacks"  # dialplan context the answered callback enters
+    callbacks_mode: str = "customer_first"  # or agent_first
+    callbacks_regions: tuple[str, ...] = ("US", "IT")  # home regions: other countries are refused
+    survey_store: Path = Path("var/surveys.jsonl")
     extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by features (auth, speech ...)
 
     def asterisk_prompts_dir(self) -> str:
         return self.prompts_asterisk_dir or str(self.prompts_cache.resolve())
+
+    def asterisk_voicemail_dir(self) -> str:
+        return self.voicemail_asterisk_dir or str(self.voicemail_dir.resolve())
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}

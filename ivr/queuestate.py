@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-from ivr.errors import AmiError
 
 Event = Mapping[str, Any]
 _SUMMARY_KEYS = ("LoggedIn", "Available", "Callers", "HoldTime", "Holdtime", "TalkTime")
@@ -231,19 +229,12 @@ def _int(event: Event, key: str, default: float) -> int:
 
 
 class AmiActions(Protocol):
-    """The part of panoramisk's Manager used here."""
+    """The part of ivr.ami.AmiClient used here (it maps failures and refusals to AmiError)."""
 
-    def send_action(self, action: dict[str, str]) -> Awaitable[Any]: ...
+    async def action(self, name: str, *, as_list: bool = False, **fields: str) -> list[dict[str, str]]: ...
 
 
 async def refresh(ami: AmiActions, board: QueueBoard, queue: str | None = None) -> None:
     """Resynchronise from a QueueStatus dump; raises AmiError when AMI fails or refuses."""
-    action = {"Action": "QueueStatus", **({"Queue": queue} if queue else {})}
-    try:
-        reply = await ami.send_action(action)
-    except Exception as exc:  # panoramisk raises assorted socket and protocol errors
-        raise AmiError(f"QueueStatus: {exc}") from exc
-    events = list(reply) if isinstance(reply, list) else [reply]
-    if any(str(e.get("Response", "")).lower() == "error" for e in events):
-        raise AmiError(f"QueueStatus refused: {events[0].get('Message', '')}")
+    events = await ami.action("QueueStatus", as_list=True, **({"Queue": queue} if queue else {}))
     board.resync(events)

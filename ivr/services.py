@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ivr.config import Settings
@@ -11,7 +12,10 @@ from ivr.config import Settings
 if TYPE_CHECKING:
     from ivr.auth import Auth
     from ivr.backends.http import Backends
+    from ivr.callbacks import CallbackStore
+    from ivr.emergency import EmergencySwitch
     from ivr.journeys import JourneyLog
+    from ivr.queuestate import QueueBoard
     from ivr.store import Store
 
 
@@ -42,4 +46,8 @@ class Services:
     store: Store | None = None  # Redis
     backends: Backends | None = None
     auth: Auth | None = None
+    emergency: EmergencySwitch | None = None  # needs Redis
+    queues: QueueBoard | None = None  # live queue state from AMI events
+    callbacks: CallbackStore | None = None  # needs Redis
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # injectable: tests call "on 25 Dec"
     features: dict[str, Any] = field(default_factory=dict)  # further optional services, by name

@@ -21,6 +21,7 @@ from ivr.nodes import NODE_TYPES
 from ivr.nodes.base import build_params
 
 FLOW_KEYS = {"flow", "start", "nodes", "fallback", "description"}
+RESERVED = {"schedules.yaml", "queues.yaml"}  # beside the flows, loaded by their own loaders
 NODE_META = {"type", "next", "fallback", "note"}
 
 
@@ -197,7 +198,8 @@ def load_flows(
     """Every `*.yaml` under `directory` → a FlowSet (only meaningful when no errors were found)."""
     found: list[Diagnostic] = []
     flows: dict[str, Flow] = {}
-    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
+    files = sorted(p for p in [*directory.glob("*.yaml"), *directory.glob("*.yml")] if p.name not in RESERVED) \
+        if directory.is_dir() else []
     if not files:
         found.append(Diagnostic(str(directory), 0, "no flow files (*.yaml) found"))
     for path in files:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ivr.nodes.base import Node
 
@@ -38,10 +39,13 @@ class Flow:
 
 @dataclass(frozen=True)
 class FlowSet:
-    """Every flow loaded together (they may refer to each other); swapped as one."""
+    """Every flow loaded together (they may refer to each other), with the schedules and queue rules
+    beside them in the flows directory (`schedules.yaml`, `queues.yaml`); swapped as one."""
 
     flows: Mapping[str, Flow] = field(default_factory=dict)
     version: str = ""
+    schedules: Mapping[str, Any] = field(default_factory=dict)  # name → ivr.schedule.Schedule
+    routing: Any = None  # ivr.routing.RoutingRules
 
     def get(self, name: str) -> Flow | None:
         return self.flows.get(name)

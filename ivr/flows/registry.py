@@ -7,6 +7,7 @@ starts, so a reload never changes a live call's flow.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from ivr.diagnostics import Diagnostic, errors
 from ivr.flows.loader import load_flows
 from ivr.flows.model import FlowSet
 from ivr.prompts import PromptCatalog, PromptStore
+from ivr.routing import RoutingRules, load_routing
+from ivr.schedule import Schedule, load_schedules
 
 log = logging.getLogger("ivr.reload")
 
@@ -31,10 +34,23 @@ class LoadResult:
 
 
 def check_all(settings: Settings) -> tuple[FlowSet, PromptCatalog, list[Diagnostic]]:
-    """Validate prompts and flows as one set (blocking: reads files and probes audio)."""
+    """Validate prompts, flows, schedules and queue rules as one set (blocking: reads files, probes audio)."""
     catalog, found = PromptCatalog.load(settings.prompts_dir, settings.languages, settings.default_language)
     flows, more = load_flows(settings.flows_dir, prompts=catalog, languages=settings.languages)
-    return flows, catalog, sorted(set(found + more))
+    found += more
+    schedules: dict[str, Schedule] = {}
+    routing = RoutingRules()
+    if (path := settings.flows_dir / "schedules.yaml").exists():
+        schedules, more = load_schedules(path)
+        found += more
+    if (path := settings.flows_dir / "queues.yaml").exists():
+        routing, more = load_routing(path)
+        found += more
+    flows = dataclasses.replace(flows, schedules=schedules, routing=routing)
+    for flow in flows.flows.values():
+        for n in flow.nodes.values():
+            found += [Diagnostic(flow.file, n.line, f"node {n.id!r}: {msg}") for msg in n.node.check_refs(flows)]
+    return flows, catalog, sorted(set(found))
 
 
 class FlowRegistry:

@@ -47,6 +47,10 @@ class Node:
         """Other flows this node enters (goto/subflow)."""
         return []
 
+    def check_refs(self, flows: Any) -> list[str]:
+        """Checks against the whole loaded set (a schedule or queue rule that must exist ...)."""
+        return []
+
     async def run(self, ctx: NodeContext) -> str:
         raise NotImplementedError
 

@@ -149,15 +149,19 @@ def test_ignores_junk() -> None:
 
 
 class FakeAmi:
+    """Like ivr.ami.AmiClient.action: a list of messages, AmiError on refusal or a broken connection."""
+
     def __init__(self, reply: Any) -> None:
         self.reply = reply
         self.sent: list[dict[str, str]] = []
 
-    async def send_action(self, action: dict[str, str]) -> Any:
-        self.sent.append(action)
+    async def action(self, name: str, *, as_list: bool = False, **fields: str) -> list[dict[str, str]]:
+        self.sent.append({"Action": name, **fields})
         if isinstance(self.reply, Exception):
-            raise self.reply
-        return self.reply
+            raise AmiError(str(self.reply))
+        if self.reply and self.reply[0].get("Response") == "Error":
+            raise AmiError(self.reply[0].get("Message", ""))
+        return list(self.reply)
 
 
 async def test_refresh_resyncs_members_and_callers() -> None:

@@ -1,0 +1,405 @@
+"""AudioSocket: sans-IO frame codec, and a server that routes Asterisk's connections to whoever expects their uuid.
+
+Wire format (Asterisk res_audiosocket): a 3-byte header, kind (1 byte) + payload length (16-bit big
+endian), then the payload. Asterisk connects when the dialplan (or AGI `EXEC AudioSocket <uuid>,host:port`)
+runs the AudioSocket application, sends the uuid frame first, then 20 ms frames of 8 kHz 16-bit
+little-endian signed linear audio (320 bytes) and, since Asterisk 22.3/20.13, one frame per DTMF digit.
+Audio frames sent back are played to the caller. Sending the hang-up frame `00 00 00` ends the
+application: AGI `EXEC` then returns `200 result=0` and the call goes on.
+
+Usage (the AGI command blocks until the stream ends, so it runs beside the consumer):
+
+    async with server.expect(call_uuid) as stream:
+        agi = asyncio.create_task(channel.exec_app("AudioSocket", f"{call_uuid},{server.address}"))
+        async with asyncio.timeout(3.0):
+            await stream.wait_connected()
+        async for frame in stream:          # Frame(kind=AUDIO|DTMF, ...)
+            ...
+        await stream.close()                # sends 00 00 00; also done when the block exits
+        await agi
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import uuid as uuidlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import IntEnum
+
+from ivr.errors import AgiError
+
+log = logging.getLogger("ivr.audiosocket")
+
+HEADER = struct.Struct(">BH")
+HANGUP_FRAME = b"\x00\x00\x00"
+MAX_PAYLOAD = 0xFFFF
+AUDIO_CHUNK = 320  # 20 ms of 8 kHz slin: what Asterisk sends, and what we send back
+
+
+class Kind(IntEnum):
+    """Frame kinds. Unknown kinds are skipped (newer Asterisk versions add audio kinds)."""
+
+    HANGUP = 0x00
+    UUID = 0x01
+    DTMF = 0x03
+    AUDIO = 0x10
+    ERROR = 0xFF
+
+
+class ErrorCode(IntEnum):
+    """Payload of an Asterisk-generated error frame."""
+
+    NONE = 0x00
+    HANGUP = 0x01  # the calling party hung up
+    FRAME_FORWARDING = 0x02
+    MEMORY = 0x04
+
+
+class AudioSocketError(AgiError):
+    """The AudioSocket peer broke the protocol (ends that one stream only)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame."""
+
+    kind: int
+    payload: bytes = b""
+
+    @property
+    def uuid(self) -> uuidlib.UUID:
+        return uuidlib.UUID(bytes=self.payload)
+
+    @property
+    def digit(self) -> str:
+        return self.payload.decode("ascii", "replace")
+
+    @property
+    def error_code(self) -> int | None:
+        return self.payload[0] if self.payload else None
+
+
+def encode(kind: int, payload: bytes = b"") -> bytes:
+    """One frame on the wire."""
+    if not 0 <= kind <= 0xFF:
+        raise ValueError("frame kind is one byte")
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload longer than {MAX_PAYLOAD} bytes")
+    return HEADER.pack(kind, len(payload)) + payload
+
+
+def encode_uuid(value: uuidlib.UUID) -> bytes:
+    return encode(Kind.UUID, value.bytes)
+
+
+def encode_audio(pcm: bytes) -> bytes:
+    """Audio to play to the caller, cut into 20 ms frames (an odd trailing byte is dropped)."""
+    pcm = pcm[: len(pcm) - len(pcm) % 2]
+    return b"".join(encode(Kind.AUDIO, pcm[i : i + AUDIO_CHUNK]) for i in range(0, len(pcm), AUDIO_CHUNK))
+
+
+def validate(frame: Frame) -> Frame:
+    """Raise AudioSocketError when a known kind has an impossible payload."""
+    size = len(frame.payload)
+    if frame.kind == Kind.UUID and size != 16:
+        raise AudioSocketError(f"uuid frame of {size} bytes (expected 16)")
+    if frame.kind == Kind.DTMF and size != 1:
+        raise AudioSocketError(f"DTMF frame of {size} bytes (expected 1)")
+    if frame.kind == Kind.AUDIO and size % 2:
+        raise AudioSocketError(f"audio frame of odd length {size}")
+    if frame.kind == Kind.HANGUP and size:
+        raise AudioSocketError("hang-up frame with a payload")
+    return frame
+
+
+class FrameParser:
+    """Feed bytes as they arrive; get complete, validated frames back. Raises AudioSocketError."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buf += data
+        out: list[Frame] = []
+        while len(self._buf) >= HEADER.size:
+            kind, length = HEADER.unpack_from(self._buf)
+            if len(self._buf) < HEADER.size + length:
+                break
+            payload = bytes(self._buf[HEADER.size : HEADER.size + length])
+            del self._buf[: HEADER.size + length]
+            out.append(validate(Frame(kind, payload)))
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held back."""
+        return len(self._buf)
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
+    """Read one validated frame; None at a clean end of stream. Raises AudioSocketError mid-frame."""
+    try:
+        header = await reader.readexactly(HEADER.size)
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            raise AudioSocketError("connection closed inside a frame header") from exc
+        return None
+    kind, length = HEADER.unpack(header)
+    try:
+        payload = await reader.readexactly(length) if length else b""
+    except asyncio.IncompleteReadError as exc:
+        raise AudioSocketError("connection closed inside a frame") from exc
+    return validate(Frame(kind, payload))
+
+
+# ---------------------------------------------------------------------------------------------- server
+
+class AudioStream:
+    """The stream of one expected uuid: frames in (audio, DTMF), audio out, `close` to end it."""
+
+    def __init__(self, uuid: uuidlib.UUID, max_queued: int) -> None:
+        self.uuid = uuid
+        self._queue: asyncio.Queue[Frame | None] = asyncio.Queue()
+        self._max_queued = max_queued
+        self._connected = asyncio.Event()
+        self._done = asyncio.Event()
+        self._writer: asyncio.StreamWriter | None = None
+        self.ended_by: str | None = None  # "local", "hangup", "eof", "error:<code>", "protocol: ..."
+        self.dropped = 0  # audio frames dropped because the consumer fell behind
+        self.frames_in = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def ended(self) -> bool:
+        return self._done.is_set()
+
+    async def wait_connected(self) -> bool:
+        """Wait until Asterisk connects for this uuid (True) or the stream ends first (False).
+
+        Bound it with `asyncio.timeout(...)`: when the AGI command failed, nobody will ever connect.
+        """
+        connected = asyncio.ensure_future(self._connected.wait())
+        done = asyncio.ensure_future(self._done.wait())
+        try:
+            await asyncio.wait((connected, done), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            connected.cancel()
+            done.cancel()
+        return self._connected.is_set()
+
+    async def read(self) -> Frame | None:
+        """Next audio or DTMF frame; None once the stream has ended."""
+        if self._done.is_set() and self._queue.empty():
+            return None
+        frame = await self._queue.get()
+        if frame is None:
+            self._queue.put_nowait(None)  # keep returning None
+        return frame
+
+    def __aiter__(self) -> AsyncIterator[Frame]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Frame]:
+        while (frame := await self.read()) is not None:
+            yield frame
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Play 8 kHz slin to the caller (queued by Asterisk as it arrives: pace it yourself)."""
+        if self._writer is None or self._done.is_set():
+            return
+        self._writer.write(encode_audio(pcm))
+        with contextlib.suppress(ConnectionError):
+            await self._writer.drain()
+
+    async def close(self) -> None:
+        """Send the hang-up frame (Asterisk ends the AudioSocket application; the call goes on)."""
+        self._finish("local")
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            writer.write(HANGUP_FRAME)
+            await asyncio.wait_for(writer.drain(), 1.0)
+        await _close_writer(writer)
+
+    # -- server side
+
+    def _attach(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._connected.set()
+
+    def _push(self, frame: Frame) -> None:
+        self.frames_in += 1
+        if self._queue.qsize() >= self._max_queued:
+            # The consumer stopped reading: drop the oldest frame rather than stall Asterisk.
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+                self.dropped += 1
+        self._queue.put_nowait(frame)
+
+    def _finish(self, reason: str) -> None:
+        if self._done.is_set():
+            return
+        self.ended_by = reason
+        self._done.set()
+        self._queue.put_nowait(None)
+
+
+class _Expectation:
+    """`async with server.expect(uuid) as stream`: registered on entry, closed and forgotten on exit."""
+
+    def __init__(self, server: AudioSocketServer, uuid: uuidlib.UUID) -> None:
+        self._server = server
+        self._uuid = uuid
+        self._stream: AudioStream | None = None
+
+    async def __aenter__(self) -> AudioStream:
+        self._stream = self._server._register(self._uuid)
+        return self._stream
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._stream is not None
+        self._server._unregister(self._uuid, self._stream)
+        await self._stream.close()
+
+
+class AudioSocketServer:
+    """Accepts Asterisk's AudioSocket connections and routes each by its uuid frame.
+
+    A connection whose uuid nobody expects, that sends no uuid within `uuid_timeout`, or that breaks
+    the protocol is closed; no other stream is affected.
+    """
+
+    def __init__(self, *, uuid_timeout: float = 5.0, max_queued: int = 1000) -> None:
+        self.uuid_timeout = uuid_timeout
+        self.max_queued = max_queued
+        self._expected: dict[uuidlib.UUID, AudioStream] = {}
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.host = ""
+        self.port = 0
+        self.rejected = 0
+
+    @property
+    def address(self) -> str:
+        """`host:port` as the AudioSocket application wants it."""
+        return f"{self.host}:{self.port}"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._accept, host, port)
+        self.host = host
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("AudioSocket listening on %s", self.address)
+
+    async def close(self) -> None:
+        """Stop listening, end every stream, wait for the connection tasks."""
+        if self._server is not None:
+            self._server.close()
+        for stream in list(self._expected.values()):
+            await stream.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+
+    def expect(self, uuid: uuidlib.UUID | str | None = None) -> _Expectation:
+        """Register a uuid (a new random one when None) for the `async with` block."""
+        value = uuid if isinstance(uuid, uuidlib.UUID) else uuidlib.UUID(uuid) if uuid else uuidlib.uuid4()
+        return _Expectation(self, value)
+
+    def _register(self, uuid: uuidlib.UUID) -> AudioStream:
+        if uuid in self._expected:
+            raise AudioSocketError(f"uuid {uuid} is already expected")
+        stream = AudioStream(uuid, self.max_queued)
+        self._expected[uuid] = stream
+        return stream
+
+    def _unregister(self, uuid: uuidlib.UUID, stream: AudioStream) -> None:
+        if self._expected.get(uuid) is stream:
+            del self._expected[uuid]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        peer = writer.get_extra_info("peername")
+        stream: AudioStream | None = None  # set once this connection is attached to its stream
+        try:
+            try:
+                first = await asyncio.wait_for(read_frame(reader), self.uuid_timeout)
+            except (TimeoutError, AudioSocketError, ConnectionError) as exc:
+                log.warning("AudioSocket connection from %s dropped before its uuid: %s", peer, exc or "timeout")
+                self.rejected += 1
+                return
+            if first is None or first.kind != Kind.UUID:
+                log.warning("AudioSocket connection from %s did not start with a uuid frame", peer)
+                self.rejected += 1
+                return
+            wanted = self._expected.get(first.uuid)
+            if wanted is None or wanted.connected or wanted.ended:
+                log.warning("AudioSocket connection for unexpected uuid %s from %s", first.uuid, peer)
+                self.rejected += 1
+                with contextlib.suppress(ConnectionError, OSError):
+                    writer.write(HANGUP_FRAME)
+                    await writer.drain()
+                return
+            stream = wanted
+            stream._attach(writer)
+            await self._pump(reader, stream)
+        except asyncio.CancelledError:
+            if stream is not None:
+                stream._finish("server closed")
+            raise
+        finally:
+            if stream is None or stream.ended:
+                if stream is not None:
+                    stream._writer = None  # nothing more may be written to a closed connection
+                await _close_writer(writer)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _pump(self, reader: asyncio.StreamReader, stream: AudioStream) -> None:
+        """Move frames from the socket to the stream's queue until it ends."""
+        while not stream.ended:
+            try:
+                frame = await read_frame(reader)
+            except AudioSocketError as exc:
+                log.warning("[%s] AudioSocket protocol error: %s", stream.uuid, exc)
+                stream._finish(f"protocol: {exc}")
+                return
+            except (ConnectionError, OSError):
+                stream._finish("eof")
+                return
+            if frame is None:
+                stream._finish("eof")
+                return
+            if frame.kind in (Kind.AUDIO, Kind.DTMF):
+                stream._push(frame)
+            elif frame.kind == Kind.HANGUP:
+                stream._finish("hangup")
+                return
+            elif frame.kind == Kind.ERROR:
+                code = frame.error_code
+                log.info("[%s] AudioSocket error frame from Asterisk (code %s)", stream.uuid, code)
+                stream._finish(f"error:{code if code is not None else '-'}")
+                return
+            elif frame.kind == Kind.UUID:
+                stream._finish("protocol: second uuid frame")
+                return
+            # other kinds (newer Asterisk audio formats ...) are skipped
+
+
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), 1.0)

@@ -1,0 +1,1 @@
+"""Offline speech input: grammars, endpointing, recognisers (pocketsphinx, vosk) and intent mapping."""
