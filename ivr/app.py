@@ -28,6 +28,7 @@ from ivr.prompts import PromptCatalog, PromptStore
 from ivr.queuestate import QueueBoard
 from ivr.queuestate import refresh as refresh_queues
 from ivr.services import Services
+from ivr.sms import HttpSmsGateway
 from ivr.store import connect as connect_store
 from ivr.tts import TtsRenderer
 from ivr.wiring import auth_from, backends_from
@@ -116,6 +117,9 @@ class App:
         if self.backends is not None:
             await flush_crm(2.0)
             await self.backends.close()
+        sms = self.services.auth.otp.sms if self.services.auth is not None else None
+        if isinstance(sms, HttpSmsGateway):
+            await sms.close()
         if self.store is not None:
             await self.store.close()
         await self.renderer.close()
