@@ -3,9 +3,21 @@
 Wire format (Asterisk res_audiosocket): a 3-byte header, kind (1 byte) + payload length (16-bit big
 endian), then the payload. Asterisk connects when the dialplan (or AGI `EXEC AudioSocket <uuid>,host:port`)
 runs the AudioSocket application, sends the uuid frame first, then 20 ms frames of 8 kHz 16-bit
-little-endian signed linear audio (320 bytes) and, since Asterisk 22.3/20.13, one frame per DTMF digit.
+little-endian signed linear audio (320 bytes) and (added upstream in 2025; 22.10 has it) one frame per DTMF key.
 Audio frames sent back are played to the caller. Sending the hang-up frame `00 00 00` ends the
 application: AGI `EXEC` then returns `200 result=0` and the call goes on.
+
+Verified against Asterisk 22.10 (SIPp caller, PCMU):
+- audio frames flow only while RTP arrives: a caller sending no RTP produces no frames, and after
+  2000 ms without a frame either way Asterisk ends the application ("Reached timeout after 2000 ms of no
+  activity"), closes the socket, and `EXEC` returns `200 result=-1` (the channel stays up). Sending
+  audio (even a 20 ms frame of silence every 0.5-1 s) keeps it open;
+- the caller's keys arrive as DTMF frames (0x03, one ASCII byte per key press); `EXEC` does not
+  return on a key: stop listening and `close()` to let a key press win;
+- the caller hanging up closes the socket (no hang-up or error frame): `ended_by == "eof"`, `EXEC` returns
+  `200 result=-1` and the next AGI command ends in `HANGUP`;
+- connection refused or an unparsable uuid: `EXEC` returns `200 result=-1` at once (the source says the
+  same for an unanswered channel: ANSWER first; not tried).
 
 Usage (the AGI command blocks until the stream ends, so it runs beside the consumer):
 

@@ -112,7 +112,7 @@ class Grammar:
 
     @classmethod
     def spoken_digits(cls, min_digits: int = 1, max_digits: int = 20) -> Grammar:
-        """Digits said one by one ("one two three", "oh", "zero", "double five"), min..max of them."""
+        """Digits said one by one ("one two three", "oh", "zero"), min..max of them."""
         if not 1 <= min_digits <= max_digits <= 40:
             raise ValueError("need 1 <= min_digits <= max_digits <= 40")
         return cls(choices={}, digits=True, min_digits=min_digits, max_digits=max_digits)
@@ -123,7 +123,7 @@ class Grammar:
     def phrases(self) -> tuple[str, ...]:
         """Every phrase, in choice order (for a digits grammar: the digit words)."""
         if self.digits:
-            return _SPOKEN_DIGITS + tuple(REPEATERS)
+            return _SPOKEN_DIGITS
         return tuple(self._index)
 
     @property
@@ -156,16 +156,14 @@ class Grammar:
         """The grammar in JSGF (one public rule `<utterance>`), as pocketsphinx reads it."""
         lines = ["#JSGF V1.0;", f"grammar {name};"]
         if self.digits:
+            # Measured (bench/speech_bench.py): a plain loop beats nested optionals and "double"/"triple"
+            # items on accuracy and speed; an exact length, when known, is better still. The length range
+            # is enforced on the result (`accepts`), "double"/"triple" only when normalising free text.
             lines.append("<digit> = " + " | ".join(_SPOKEN_DIGITS) + ";")
-            lines.append("<item> = [double | triple] <digit>;")
-            # min items required, then the rest optional and nested: <item> [<item> [<item>]] ...
-            # Each item is one or more digits, so allow down to ceil(min/3) items, up to max items.
-            need = -(-self.min_digits // 3)
-            body = " ".join(["<item>"] * need)
-            optional = ""
-            for _ in range(self.max_digits - need):
-                optional = f"[<item> {optional}]".replace(" ]", "]")
-            lines.append(f"public <utterance> = {body} {optional};".replace("  ", " "))
+            if self.min_digits == self.max_digits:
+                lines.append("public <utterance> = " + " ".join(["<digit>"] * self.min_digits) + ";")
+            else:
+                lines.append("public <utterance> = <digit>+;")
         else:
             alternatives = " | ".join(f"<c_{key}>" for key in self.choices)
             for key, phrases in self.choices.items():

@@ -11,9 +11,14 @@ Measured facts this module is built on (bench/speech_bench.py reproduces them):
 
 Confidence is a heuristic: the best path's acoustic score per 10 ms frame, normalised by pocketsphinx
 against the best senone of each frame (0 = the grammar path is as good as anything the model could
-have heard), mapped through a logistic curve (`confidence_center`, `confidence_scale`). It separates
-in-grammar speech from out-of-grammar speech only partly (see the bench report); use it as a threshold
-for "ask again", not as a probability.
+have heard), mapped through a logistic curve (`confidence_center`, `confidence_scale`) so that 0.5 sits
+at -3.2. Measured on 672 espeak-ng telephone clips (4 voices, 3 speeds, clean and -50 dBFS noise):
+at threshold 0.5, 86 % of in-grammar phrases are accepted and right, 2 % accepted and wrong, and 4 % of
+out-of-grammar phrases slip through (most out-of-grammar speech already ends as "no match": a partial
+path); at 0.3 the figures are 91 %, 3 %, 10 %. Use it as the "ask again" threshold, not as a probability.
+Spoken digits are weak with this model on telephone audio (~20 % of 4-digit strings right with a free
+digit loop, ~45 % with the exact length): prefer DTMF for numbers, or a phrase grammar of the numbers
+the backend expects.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import concurrent.futures
 import math
 import os
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,7 +74,7 @@ class PocketsphinxRecognizer:
         self, *, hmm: str | None = None, dictionary: str | None = None,
         extra_words: Mapping[str, str] | None = None, max_workers: int = 4,
         endpoint: EndpointConfig | None = None, dither_dbfs: float = -45.0,
-        confidence_center: float = -3.2, confidence_scale: float = 0.4, incremental: bool = False,
+        confidence_center: float = -3.2, confidence_scale: float = 0.3, incremental: bool = False,
     ) -> None:
         default_hmm, default_dict = default_model()
         self._config: dict[str, Any] = {
@@ -90,6 +96,7 @@ class PocketsphinxRecognizer:
     # ------------------------------------------------------------ Recognizer
 
     def missing_words(self, grammar: Grammar) -> list[str]:
+        """Words not in the dictionary (blocks ~0.2 s the first time: it may load a decoder)."""
         decoder = self._acquire()
         try:
             return sorted(w for w in grammar.words if decoder.decoder.lookup_word(w) is None)
@@ -207,7 +214,12 @@ class _Session:
         self._rng = np.random.default_rng(0x5EED)
         self._pending = bytearray()  # 16 kHz audio kept for one batch decode
         if not self._incremental:
+            # Same start for every utterance: the model's initial cepstral mean and fresh noise
+            # statistics (otherwise both carry over from whoever used this decoder last).
             pooled.decoder.set_cmn(pooled.initial_cmn)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pooled.decoder.start_stream()
         pooled.decoder.start_utt()
 
     def _dither(self, pcm16k: bytes) -> bytes:

@@ -55,7 +55,7 @@ class Utterance(Protocol):
 
     `feed` never blocks the event loop (decoding runs in a worker thread). `result()` may be awaited
     before `finished` (e.g. the caller pressed a key or hung up): it then ends the turn with what it has.
-    `cancel()` drops the turn without a result. Using an utterance after `result`/`cancel` is an error.
+    `cancel()` drops the turn without a result. Audio fed after the end is ignored.
     """
 
     def feed(self, pcm8k: bytes) -> None: ...

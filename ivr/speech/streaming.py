@@ -94,9 +94,7 @@ class StreamingUtterance:
 
     def feed(self, pcm8k: bytes) -> None:
         if self._closed:
-            if self.finished:
-                return  # frames after the decision are ignored
-            raise SpeechError("feed() after result() or cancel()")
+            return  # audio after the decision (or after result/cancel) is ignored
         for chunk in self.endpointer.feed(pcm8k):
             self._put(chunk)
         if self.endpointer.ended is not None:
