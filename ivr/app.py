@@ -16,6 +16,7 @@ from ivr.ami import AmiClient
 from ivr.callbacks import CallbackStore
 from ivr.config import Settings
 from ivr.diagnostics import errors
+from ivr.dialer import Dialer
 from ivr.emergency import EmergencySwitch
 from ivr.errors import ConfigError
 from ivr.flows.engine import Engine
@@ -24,6 +25,7 @@ from ivr.http import make_app
 from ivr.journeys import JourneyLog
 from ivr.logs import current_call
 from ivr.nodes.lookup import flush_crm
+from ivr.originate import AmiOriginator
 from ivr.prompts import PromptCatalog, PromptStore
 from ivr.queuestate import QueueBoard
 from ivr.queuestate import refresh as refresh_queues
@@ -79,6 +81,13 @@ class App:
         if self.services.emergency is not None:
             await self.services.emergency.start()
         # --- callbacks dialer (started here when Redis and AMI are configured) ---
+        self.dialer: Dialer | None = None
+        if self.services.callbacks is not None and self.ami is not None and self.store is not None:
+            board = self.services.queues
+            self.dialer = Dialer(self.services.callbacks, AmiOriginator(self.ami, self.settings, self.store),
+                                 ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None)
+            await self.dialer.start()
+        # --- end of the callbacks dialer ---
         await self.agi.start(self.settings.agi_host, self.settings.agi_port)
         self._http = web.AppRunner(make_app(self.services, self.registry), access_log=None)
         await self._http.setup()
@@ -112,6 +121,8 @@ class App:
             await self._http.cleanup()
         if self.services.emergency is not None:
             await self.services.emergency.stop()
+        if (dialer := getattr(self, "dialer", None)) is not None:  # before AMI closes: calls being placed
+            await dialer.stop(grace=min(10.0, self.settings.drain_seconds))  # get a grace, then leases expire
         if self.ami is not None:
             await self.ami.close()
         if self.backends is not None:

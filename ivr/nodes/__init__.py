@@ -1,7 +1,19 @@
 """Node types, one module per concept; importing this package registers them all."""
 
-from ivr.nodes import authenticate, gather, identify, logic, lookup, menu, queue, say, say_data
+from ivr.nodes import (
+    authenticate,
+    callback,
+    gather,
+    identify,
+    logic,
+    lookup,
+    menu,
+    queue,
+    say,
+    say_data,
+    survey,
+)
 from ivr.nodes.base import NODE_TYPES, Node, node_type
 
-__all__ = ["NODE_TYPES", "Node", "node_type", "authenticate", "gather", "identify", "logic", "lookup", "menu", "queue",
-           "say", "say_data"]
+__all__ = ["NODE_TYPES", "Node", "node_type", "authenticate", "callback", "gather", "identify", "logic", "lookup",
+           "menu", "queue", "say", "say_data", "survey"]

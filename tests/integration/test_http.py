@@ -14,7 +14,7 @@ from tests.appkit import running
 async def test_views_show_live_and_finished_calls(tmp_path: Path) -> None:
     async with running(tmp_path) as app, aiohttp.ClientSession(f"http://127.0.0.1:{app.http_port}") as http:
         async with http.get("/health") as r:
-            assert r.status == 200 and (await r.json())["flows"] == ["main"]
+            assert r.status == 200 and "main" in (await r.json())["flows"]
         # one call waits in the language menu (live), one completes
         reader, writer = await asyncio.open_connection("127.0.0.1", app.agi.port)
         writer.write(b"agi_network: yes\nagi_uniqueid: live-7\nagi_network_script: main\nagi_callerid: 5551234\n\n")
