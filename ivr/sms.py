@@ -80,5 +80,5 @@ class HttpSmsGateway:
 
 
 def mask_phone(phone: str) -> str:
-    """`+15551230001` → `•••0001`: enough for a caller to recognise their number."""
+    """`+12025550101` → `•••0001`: enough for a caller to recognise their number."""
     return "•••" + phone[-4:] if len(phone) > 4 else "•••"

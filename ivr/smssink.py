@@ -1,7 +1,7 @@
 """A stand-in SMS gateway for the demo and tests: accepts messages and serves them back (DEMO ONLY).
 
 `POST /messages` takes `{"id", "to", "from", "text"}` (what `ivr.sms.HttpSmsGateway` sends; a repeated
-`id` is accepted once), `GET /messages?to=+15551230001` lists what that number received (oldest
+`id` is accepted once), `GET /messages?to=+12025550101` lists what that number received (oldest
 first), `DELETE /messages` forgets all. It keeps the last `MAX_KEPT` messages in memory and, with
 `--jsonl PATH`, appends each to a file. It holds one-time codes in clear: never expose it.
 Run: `python -m ivr.smssink --port 8082 [--jsonl var/sms.jsonl]`; with IVR_SMS_TOKEN set in the

@@ -27,7 +27,7 @@ from tests.redis_server import start_redis  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 IVR = str(ROOT / ".venv" / "bin" / "ivr")
-CALLER = "+15551230001"  # Alice Morgan, VIP, PIN 2468 (demo data: ivr/refbackend/seed.py)
+CALLER = "+12025550101"  # Alice Morgan, VIP, PIN 2468 (demo data: ivr/refbackend/seed.py)
 
 
 def wait_http(url: str, seconds: float = 60) -> None:

@@ -17,9 +17,9 @@ from ivr.app import App
 from ivr.smssink import SINK, SmsSink
 from tests.appkit import settings_for
 
-ALICE = "+15551230001"   # 1001, VIP, English, PIN 2468, USD 12345.67
+ALICE = "+12025550101"   # 1001, VIP, English, PIN 2468, USD 12345.67
 GIULIA = "+390212345678"  # 1002, Italian, PIN 1357, EUR 1234.50
-BOB = "+15551230003"     # 1003, standard, PIN 9753, USD 87.10
+BOB = "+12025550103"     # 1003, standard, PIN 9753, USD 87.10
 
 
 @dataclass

@@ -44,7 +44,7 @@ async def with_filler(ctx: NodeContext, work: Awaitable[T], filler: PromptRef | 
 
 
 def e164(caller_id: str, region: str) -> str:
-    """A caller id as E.164 (`+15551230001`), or "" when it is not a valid number."""
+    """A caller id as E.164 (`+12025550101`), or "" when it is not a valid number."""
     if not caller_id:
         return ""
     try:

@@ -2,9 +2,9 @@
 
 | customer | name         | caller id      | lang | tier     | PIN  | card last 4 | date of birth | balance      |
 |----------|--------------|----------------|------|----------|------|-------------|---------------|--------------|
-| 1001    | Alice Morgan | +15551230001   | en   | vip      | 2468 | 4242        | 1980-04-12    | 12345.67 USD |
+| 1001    | Alice Morgan | +12025550101   | en   | vip      | 2468 | 4242        | 1980-04-12    | 12345.67 USD |
 | 1002    | Giulia Rossi | +390212345678  | it   | standard | 1357 | 1881        | 1975-09-30    | 1234.50 EUR  |
-| 1003    | Bob Smith    | +15551230003   | en   | standard | 9753 | 0005        | 1992-01-05    | 87.10 USD    |
+| 1003    | Bob Smith    | +12025550103   | en   | standard | 9753 | 0005        | 1992-01-05    | 87.10 USD    |
 
 Orders (dates relative to the day the database is seeded): 50001 shipped (eta +2 days),
 50002 processing (eta +5), 50003 delivered; 60001 shipped (eta +1), 60002 cancelled;
@@ -42,9 +42,9 @@ CREATE TABLE IF NOT EXISTS resets (
 """
 
 CUSTOMERS = [
-    ("1001", "Alice Morgan", "+15551230001", "en", "vip", "4242", "1980-04-12"),
+    ("1001", "Alice Morgan", "+12025550101", "en", "vip", "4242", "1980-04-12"),
     ("1002", "Giulia Rossi", "+390212345678", "it", "standard", "1881", "1975-09-30"),
-    ("1003", "Bob Smith", "+15551230003", "en", "standard", "0005", "1992-01-05"),
+    ("1003", "Bob Smith", "+12025550103", "en", "standard", "0005", "1992-01-05"),
 ]
 ACCOUNTS = [("ACC-1001", "1001", 1234567, "USD"), ("ACC-2001", "1002", 123450, "EUR"),
             ("ACC-3001", "1003", 8710, "USD")]

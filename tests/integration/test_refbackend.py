@@ -166,7 +166,7 @@ async def test_command_lines_run_backend_and_sink(tmp_path: Path) -> None:
         await _wait_healthy(f"http://127.0.0.1:{ref_port}")
         status, _ = await _call("POST", f"http://127.0.0.1:{ref_port}/customers/1003/password-reset")
         assert status == 200
-        assert "+15551230003" in (tmp_path / "sms.jsonl").read_text()
+        assert "+12025550103" in (tmp_path / "sms.jsonl").read_text()
     finally:
         for proc in (ref, sink):
             proc.terminate()

@@ -63,8 +63,8 @@ def test_reply_parser_hangup_and_multiline_520() -> None:
 
 
 def test_env_block() -> None:
-    env = parse_env(["agi_network: yes", "agi_uniqueid: 1700000000.1", "agi_callerid: +15551230001",
+    env = parse_env(["agi_network: yes", "agi_uniqueid: 1700000000.1", "agi_callerid: +12025550101",
                      "agi_arg_1: "])
-    assert env["uniqueid"] == "1700000000.1" and env["callerid"] == "+15551230001" and env["arg_1"] == ""
+    assert env["uniqueid"] == "1700000000.1" and env["callerid"] == "+12025550101" and env["arg_1"] == ""
     with pytest.raises(AgiError):
         parse_env(["GET / HTTP/1.1"])

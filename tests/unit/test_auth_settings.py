@@ -46,12 +46,12 @@ def test_otp_text_is_a_secret_in_the_callers_language() -> None:
     assert isinstance(text, Secret) and str(text) == "***"
     assert "482913" in text.reveal() and "codice" in text.reveal()
     assert "verification code" in otp_text(code, "xx").reveal()
-    assert mask_phone("+15551230001") == "•••0001"
+    assert mask_phone("+12025550101") == "•••0101"
 
 
 def test_key_names_refuse_unsafe_parts() -> None:
     assert store.auth_lock("1001") == "ivr:auth:lock:1001"
-    assert store.otp_sends("+15551230001") == "ivr:otp:sends:+15551230001"
+    assert store.otp_sends("+12025550101") == "ivr:otp:sends:+12025550101"
     for bad in ("", "a:b", "a b", "x" * 65, "a*"):
         with pytest.raises(ValueError):
             store.auth_failures(bad)
