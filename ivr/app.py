@@ -33,6 +33,7 @@ from ivr.services import Services
 from ivr.sms import HttpSmsGateway
 from ivr.store import connect as connect_store
 from ivr.tts import TtsRenderer
+from ivr.voicemail import VoicemailStore, WebhookNotifier
 from ivr.wiring import auth_from, backends_from
 
 log = logging.getLogger("ivr.app")
@@ -62,6 +63,12 @@ class App:
             assert board is not None
             ami.on("*", board.apply)
             ami.on_login(lambda: refresh_queues(ami, board))
+        # --- voicemail: messages on disk, webhook outbox ---
+        self.services.voicemail = VoicemailStore.from_settings(settings)
+        self.voicemail_webhook = WebhookNotifier.from_settings(self.services.voicemail, settings)
+        if self.voicemail_webhook is not None:
+            self.services.voicemail.on_saved = self.voicemail_webhook.kick
+        # --- end of voicemail ---
         self.engine = Engine(self.services, self.registry.get)
         self.agi = AgiServer(self._handle, header_timeout=settings.agi_header_timeout)
         self._http: web.AppRunner | None = None
@@ -88,6 +95,8 @@ class App:
                                  ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None)
             await self.dialer.start()
         # --- end of the callbacks dialer ---
+        if self.voicemail_webhook is not None:  # delivers what an earlier run left in the outbox, too
+            await self.voicemail_webhook.start()
         await self.agi.start(self.settings.agi_host, self.settings.agi_port)
         self._http = web.AppRunner(make_app(self.services, self.registry), access_log=None)
         await self._http.setup()
@@ -123,6 +132,8 @@ class App:
             await self.services.emergency.stop()
         if (dialer := getattr(self, "dialer", None)) is not None:  # before AMI closes: calls being placed
             await dialer.stop(grace=min(10.0, self.settings.drain_seconds))  # get a grace, then leases expire
+        if self.voicemail_webhook is not None:  # undelivered webhooks stay in the outbox for the next start
+            await self.voicemail_webhook.stop()
         if self.ami is not None:
             await self.ami.close()
         if self.backends is not None:

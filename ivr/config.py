@@ -55,6 +55,13 @@ class Settings:
     voicemail_dir: Path = Path("var/voicemail")  # where messages are recorded (service-side path)
     voicemail_asterisk_dir: str = ""  # how Asterisk sees voicemail_dir; empty = the same absolute path
     voicemail_webhook: str = ""  # POSTed {id, caller, language, reason, time, file} for each message
+    voicemail_webhook_token: str = ""  # bearer token for the webhook (prefer IVR_VOICEMAIL_WEBHOOK_TOKEN)
+    voicemail_webhook_backoff: float = 2.0  # s before the first retry of a failed webhook; doubles each time
+    voicemail_webhook_max_backoff: float = 3600.0  # retries never wait longer than this (s); they never stop
+    voicemail_max_seconds: int = 120  # default longest message
+    announcements_dir: Path = Path("var/announcements")  # ops-line recordings (service-side path)
+    announcements_asterisk_dir: str = ""  # how Asterisk sees announcements_dir; empty = the same absolute path
+    announcements_ttl: float = 14400.0  # s a published recording stays on when the ops person picks no duration
     callbacks_channel: str = "PJSIP/{number}@trunk"  # how the dialer reaches a customer; {number} is E.164
     callbacks_context: str = "ivr-callbacks"  # dialplan context the answered callback enters
     callbacks_mode: str = "customer_first"  # or agent_first
@@ -67,6 +74,9 @@ class Settings:
 
     def asterisk_voicemail_dir(self) -> str:
         return self.voicemail_asterisk_dir or str(self.voicemail_dir.resolve())
+
+    def asterisk_announcements_dir(self) -> str:
+        return self.announcements_asterisk_dir or str(self.announcements_dir.resolve())
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ivr.journeys import JourneyLog
     from ivr.queuestate import QueueBoard
     from ivr.store import Store
+    from ivr.voicemail import VoicemailStore
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,4 @@ class Services:
     callbacks: CallbackStore | None = None  # needs Redis
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # injectable: tests call "on 25 Dec"
     features: dict[str, Any] = field(default_factory=dict)  # further optional services, by name
+    voicemail: VoicemailStore | None = None  # messages on disk; its webhook notifier runs in ivr.app

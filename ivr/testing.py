@@ -78,6 +78,8 @@ class FakeChannel:
     answered: bool = False
     hung_up: bool = False
     queue_status: str = ""
+    recorded: list[str] = field(default_factory=list)  # paths given to record()
+    on_record: Callable[[str], None] | None = None  # e.g. writes the audio "Asterisk" would record there
 
     @classmethod
     def scripted(cls, script: str | Iterable[str] = "", **env: str) -> FakeChannel:
@@ -106,7 +108,14 @@ class FakeChannel:
 
     async def record(self, path: str, *, fmt: str = "wav", escape: str = "#", max_seconds: float = 60.0,
                      silence_seconds: float = 3.0, beep: bool = True) -> Recording:
-        self.script.check_hangup()
+        if self.script.hung_up:
+            raise CallEnded("scripted hang-up")
+        self.recorded.append(path)
+        if self.on_record is not None:
+            self.on_record(path)
+        if self.script.todo and self.script.todo[0] == "h":  # hangs up while recording: the take is kept
+            self.script.hung_up = True
+            return Recording(path, "hangup")
         key = self.script.key_during_prompt(escape)
         return Recording(path, "dtmf" if key else "silence", key)
 
@@ -219,6 +228,10 @@ class FakeAsterisk:
             self.transcript.hung_up_by = "service"
             self._say("☎ the IVR hangs up")
             return "200 result=1"
+        if cmd == "RECORD FILE":  # no audio is written: the service finds an empty take
+            self._say("  ● recording")
+            key = self.script.key_during_prompt(args[2] if len(args) > 2 else "")
+            return f"200 result={ord(key)} (dtmf) endpos=0" if key else "200 result=0 (timeout) endpos=0"
         if cmd == "CHANNEL STATUS":
             return "200 result=6"  # up
         if cmd in ("ANSWER", "SET VARIABLE", "VERBOSE"):

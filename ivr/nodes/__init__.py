@@ -9,11 +9,13 @@ from ivr.nodes import (
     lookup,
     menu,
     queue,
+    recording,
     say,
     say_data,
     survey,
+    voicemail,
 )
 from ivr.nodes.base import NODE_TYPES, Node, node_type
 
 __all__ = ["NODE_TYPES", "Node", "node_type", "authenticate", "callback", "gather", "identify", "logic", "lookup",
-           "menu", "queue", "say", "say_data", "survey"]
+           "menu", "queue", "say", "say_data", "survey", "recording", "voicemail"]

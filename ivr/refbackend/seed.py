@@ -5,10 +5,13 @@
 | 1001    | Alice Morgan | +12025550101   | en   | vip      | 2468 | 4242        | 1980-04-12    | 12345.67 USD |
 | 1002    | Giulia Rossi | +390212345678  | it   | standard | 1357 | 1881        | 1975-09-30    | 1234.50 EUR  |
 | 1003    | Bob Smith    | +12025550103   | en   | standard | 9753 | 0005        | 1992-01-05    | 87.10 USD    |
+| 9001    | Ops Desk     | +12025550190   | en   | ops      | 8642 | 0000        | 1990-01-01    | (none)       |
 
 Orders (dates relative to the day the database is seeded): 50001 shipped (eta +2 days),
 50002 processing (eta +5), 50003 delivered; 60001 shipped (eta +1), 60002 cancelled;
 70001 received (eta +7). 1003 has one open case, CASE-0001.
+9001 is the operations team's account (tier `ops`): the only kind allowed to publish an announcement on
+the ops line (dialplans/ops.yaml).
 PINs are stored only as argon2id hashes; these values exist for demos and tests, never for production.
 """
 
@@ -22,7 +25,7 @@ from argon2 import PasswordHasher
 # OWASP's minimum argon2id profile: slow enough to matter, fast enough to seed at start-up.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
-DEMO_PINS = {"1001": "2468", "1002": "1357", "1003": "9753"}
+DEMO_PINS = {"1001": "2468", "1002": "1357", "1003": "9753", "9001": "8642"}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
@@ -45,6 +48,7 @@ CUSTOMERS = [
     ("1001", "Alice Morgan", "+12025550101", "en", "vip", "4242", "1980-04-12"),
     ("1002", "Giulia Rossi", "+390212345678", "it", "standard", "1881", "1975-09-30"),
     ("1003", "Bob Smith", "+12025550103", "en", "standard", "0005", "1992-01-05"),
+    ("9001", "Ops Desk", "+12025550190", "en", "ops", "0000", "1990-01-01"),  # the ops line's account
 ]
 ACCOUNTS = [("ACC-1001", "1001", 1234567, "USD"), ("ACC-2001", "1002", 123450, "EUR"),
             ("ACC-3001", "1003", 8710, "USD")]
