@@ -1,10 +1,12 @@
-"""The `ivr` command: serve | check | prompts build | simulate."""
+"""The `ivr` command: serve | check | prompts build | simulate | emergency."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import getpass
+import socket
 import sys
 from pathlib import Path
 
@@ -97,6 +99,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_emergency(args: argparse.Namespace) -> int:
+    from ivr.emergency_admin import command
+
+    settings = _settings(args)
+    logs.setup("ERROR")
+    by = args.by or f"{getpass.getuser()}@{socket.gethostname()}"
+    return asyncio.run(command(settings, args.emergency_command, prompt=getattr(args, "prompt", None),
+                               text=getattr(args, "text", None), minutes=getattr(args, "minutes", None),
+                               by=by, as_json=args.json))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ivr", description=__doc__)
     p.add_argument("--config", help="settings file (default: $IVR_CONFIG or ./ivr.toml)")
@@ -123,6 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--journeys", help="also append the journey to this JSONL file")
     m.add_argument("--log-level")
     m.set_defaults(func=cmd_simulate)
+    e = sub.add_parser("emergency", help="the emergency announcement every caller hears (Redis: redis.url)",
+                       description="Exit codes: 0 done (status: on), 1 status: off, 2 bad input or "
+                       "settings, 3 Redis unavailable.")
+    es = e.add_subparsers(dest="emergency_command", required=True)
+    on = es.add_parser("on", help="turn it on (replaces one in force)")
+    on.add_argument("--prompt", help="a catalogue prompt (e.g. emergency-closure) or an absolute audio path")
+    on.add_argument("--text", help="words to speak (TTS in the default language); with --prompt: spoken "
+                    "only if the prompt cannot be played")
+    on.add_argument("--minutes", type=float, required=True, help="it switches itself off after this (1 to 10080)")
+    off = es.add_parser("off", help="turn it off everywhere")
+    st = es.add_parser("status", help="show what callers hear now")
+    for ep in (on, off, st):
+        ep.add_argument("--by", help="who (recorded and logged; default: user@host)")
+        ep.add_argument("--json", action="store_true", help="print JSON")
+        ep.set_defaults(func=cmd_emergency)
     return p
 
 

@@ -5,11 +5,14 @@ Bind it to loopback or a private segment: it shows callers' journeys (never secu
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
 from aiohttp import web
 
+from ivr import emergency_admin
+from ivr.errors import StoreUnavailable
 from ivr.flows.registry import FlowRegistry
 from ivr.services import Services
 
@@ -87,6 +90,57 @@ async def reload(request: web.Request) -> web.Response:
                   "findings": [str(d) for d in result.findings]}, 200 if result.applied else 422)
 
 
+# --- emergency announcement (checks in ivr.emergency_admin) ----------------------------------------
+
+def _refused(request: web.Request) -> web.Response | None:
+    """Changing endpoints need `Authorization: Bearer <http.token>`; without that setting they are off."""
+    token = request.app[SERVICES].settings.http_token
+    if not token:
+        return _json({"error": "changing endpoints are disabled: set http.token (IVR_HTTP_TOKEN)"}, 403)
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return _json({"error": "missing or wrong bearer token (Authorization: Bearer ...)"}, 401)
+    return None
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise emergency_admin.AdminError("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise emergency_admin.AdminError("the body must be a JSON object")
+    return body
+
+
+async def emergency(request: web.Request) -> web.Response:
+    """GET: what callers hear now. PUT {prompt|text, minutes, by}: turn on. DELETE {by}: turn off."""
+    svc = request.app[SERVICES]
+    switch = svc.emergency
+    if switch is None:
+        return _json({"error": "the emergency switch needs Redis: set redis.url"}, 503)
+    if request.method != "GET" and (refused := _refused(request)) is not None:
+        return refused
+    try:
+        if request.method == "GET":
+            return _json(emergency_admin.describe(await switch.get()))
+        body = await _body(request)
+        by = str(body.get("by") or request.query.get("by") or "http")
+        if request.method == "DELETE":
+            was = await emergency_admin.turn_off(switch, by)
+            return _json({**emergency_admin.describe(None), "was": emergency_admin.describe(was)})
+        catalog = getattr(svc.prompts, "catalog", None)
+        known = catalog.names() if catalog is not None else set()
+        checked = emergency_admin.check_on(body.get("prompt"), body.get("text"), body.get("minutes"), by, known)
+        return _json(emergency_admin.describe(await emergency_admin.turn_on(switch, checked)))
+    except emergency_admin.AdminError as exc:
+        return _json({"error": str(exc)}, 400)
+    except StoreUnavailable as exc:
+        return _json({"error": f"Redis unavailable: {exc}", **emergency_admin.describe(switch.active())}, 503)
+
+
 def make_app(services: Services, registry: FlowRegistry) -> web.Application:
     app = web.Application()
     app[SERVICES] = services
@@ -98,4 +152,6 @@ def make_app(services: Services, registry: FlowRegistry) -> web.Application:
     app.router.add_get("/kpis", kpis)
     app.router.add_get("/flows", flows)
     app.router.add_post("/flows/reload", reload)
+    for method in ("GET", "PUT", "DELETE"):
+        app.router.add_route(method, "/emergency", emergency)
     return app
