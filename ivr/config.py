@@ -163,4 +163,19 @@ def load_settings(
     settings = Settings(**converted, extra=extra)
     if settings.default_language not in settings.languages:
         raise ConfigError(f"setting default_language: {settings.default_language!r} is not in languages")
+    if problems := _recording_problems(settings):  # voicemail and the ops line
+        raise ConfigError(problems[0])
     return settings
+
+
+def _recording_problems(s: Settings) -> list[str]:
+    found = []
+    if not 0 < s.voicemail_webhook_backoff <= s.voicemail_webhook_max_backoff:
+        found.append("setting voicemail_webhook_backoff: must be above 0 and at most voicemail_webhook_max_backoff")
+    if not 1 <= s.voicemail_max_seconds <= 3600:
+        found.append(f"setting voicemail_max_seconds: {s.voicemail_max_seconds} is not between 1 and 3600")
+    if not 0 < s.announcements_ttl <= 7 * 24 * 3600:
+        found.append(f"setting announcements_ttl: {s.announcements_ttl:g} s is not between 0 and 7 days")
+    if s.voicemail_webhook and not s.voicemail_webhook.startswith(("http://", "https://")):
+        found.append(f"setting voicemail_webhook: {s.voicemail_webhook!r} is not an http(s) URL")
+    return found

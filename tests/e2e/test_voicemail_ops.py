@@ -12,6 +12,8 @@ Pauses come from the rendered prompts' real lengths, so a caller keys in while t
 from __future__ import annotations
 
 import json
+import logging
+import re
 import secrets
 import wave
 from collections.abc import AsyncIterator
@@ -102,7 +104,9 @@ def telephone_wav(path: Path) -> tuple[int, int, int]:
 
 
 async def test_ops_line_records_and_publishes_then_callers_hear_it(
-        asterisk: AsteriskInstance, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        asterisk: AsteriskInstance, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     flows, _ = project_copy(tmp_path)
     (flows / "main.yaml").write_text(LISTENER_FLOW)
     monkeypatch.setattr(ivr.auth, "secrets", FixedCodes(CODE))
@@ -130,6 +134,7 @@ async def test_ops_line_records_and_publishes_then_callers_hear_it(
         [sms] = sink.received(OPS_PHONE)
         assert CODE in sms["text"]
         assert OPS_PIN not in json.dumps(journey) and CODE not in json.dumps(journey)
+        assert not re.search(rf"\b({OPS_PIN}|{CODE})\b", caplog.text), "a secret reached the log"
 
         # the switch is on, in Redis, with the recording, for one hour, set by the ops account
         raw = redis.Redis.from_url(redis_url).get(EMERGENCY)

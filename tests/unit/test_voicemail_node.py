@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ivr.call import Call
-from ivr.config import Settings
+from ivr.config import Settings, load_settings
+from ivr.errors import ConfigError
 from ivr.journeys import JourneyLog
 from ivr.nodes.voicemail import infer_reason
 from ivr.services import Services
@@ -171,3 +173,11 @@ def test_reason_comes_from_the_edge_that_led_here() -> None:
         assert infer_reason(ctx) == expected, expected  # type: ignore[arg-type]
     timeout = _Ctx(journey_into("vm", ("q", "edge", {"edge": "timeout", "to": "vm"})), "vm")
     assert infer_reason(timeout) == "overflow"  # type: ignore[arg-type]
+
+
+def test_bad_settings_name_their_key() -> None:
+    cases = {"voicemail_webhook_backoff": 0, "voicemail_max_seconds": 0, "announcements_ttl": 8 * 86400,
+             "voicemail_webhook": "ftp://example.com/hook"}
+    for key, value in cases.items():
+        with pytest.raises(ConfigError, match=f"setting {key}"):
+            load_settings(env={}, overrides={key: value})
