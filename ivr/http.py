@@ -85,6 +85,8 @@ async def flows(request: web.Request) -> web.Response:
 
 
 async def reload(request: web.Request) -> web.Response:
+    if (refused := _refused(request)) is not None:
+        return refused
     result = await request.app[REGISTRY].reload("http")
     return _json({"applied": result.applied, "version": result.version,
                   "findings": [str(d) for d in result.findings]}, 200 if result.applied else 422)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import aiohttp
@@ -40,10 +41,13 @@ async def test_views_show_live_and_finished_calls(tmp_path: Path) -> None:
 
 
 async def test_reload_endpoint_reports_findings(tmp_path: Path) -> None:
-    async with running(tmp_path) as app, aiohttp.ClientSession(f"http://127.0.0.1:{app.http_port}") as http:
+    async with running(tmp_path, http_token="t0ken") as app, \
+            aiohttp.ClientSession(f"http://127.0.0.1:{app.http_port}") as http:
         flow = tmp_path / "dialplans" / "main.yaml"
-        flow.write_text(flow.read_text().replace("start: identify", "start: nowhere"))
+        flow.write_text(re.sub(r"(?m)^start: .*$", "start: nowhere", flow.read_text()))
         async with http.post("/flows/reload") as r:
+            assert r.status == 401  # a reload changes what callers hear: it needs the token
+        async with http.post("/flows/reload", headers={"Authorization": "Bearer t0ken"}) as r:
             assert r.status == 422
             body = await r.json()
         assert not body["applied"] and any("`start` names unknown node 'nowhere'" in f for f in body["findings"])
