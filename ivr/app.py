@@ -91,8 +91,9 @@ class App:
         self.dialer: Dialer | None = None
         if self.services.callbacks is not None and self.ami is not None and self.store is not None:
             board = self.services.queues
-            self.dialer = Dialer(self.services.callbacks, AmiOriginator(self.ami, self.settings, self.store),
-                                 ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None)
+            self.dialer = Dialer.from_settings(
+                self.settings, self.services.callbacks, AmiOriginator(self.ami, self.settings, self.store),
+                ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None)
             await self.dialer.start()
         # --- end of the callbacks dialer ---
         if self.voicemail_webhook is not None:  # delivers what an earlier run left in the outbox, too

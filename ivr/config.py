@@ -66,6 +66,16 @@ class Settings:
     callbacks_context: str = "ivr-callbacks"  # dialplan context the answered callback enters
     callbacks_mode: str = "customer_first"  # or agent_first
     callbacks_regions: tuple[str, ...] = ("US", "IT")  # home regions: other countries are refused
+    callbacks_lease: float = 30.0  # s a dialer holds a callback it is placing (renewed every lease/3; kill -9: expires)
+    callbacks_poll: float = 1.0  # s between two looks for due callbacks
+    callbacks_concurrency: int = 4  # attempts one process places at once
+    callbacks_retry_base: float = 120.0  # s between the 1st and 2nd attempt; then x retry_factor, at most retry_cap
+    callbacks_retry_factor: float = 2.0
+    callbacks_retry_cap: float = 1800.0
+    callbacks_ring_seconds: float = 30.0  # how long the customer's phone rings
+    callbacks_answer_wait: float = 90.0  # customer first: s after the answer for the customer to press 1
+    callbacks_agent_context: str = "ivr-callbacks-agent-first"  # agent first: dialplan context (queue, then dial)
+    callbacks_agent_wait: float = 600.0  # agent first: s the callback waits in its queue for an agent
     survey_store: Path = Path("var/surveys.jsonl")
     extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by features (auth, speech ...)
 
@@ -161,6 +171,8 @@ def load_settings(
             raise ConfigError(f"unknown setting {name!r}")
     converted = {k: _convert(k, v, FIELDS[k].default) for k, v in values.items()}
     settings = Settings(**converted, extra=extra)
+    if settings.callbacks_mode not in ("customer_first", "agent_first"):
+        raise ConfigError(f"setting callbacks_mode: {settings.callbacks_mode!r} is not customer_first or agent_first")
     if settings.default_language not in settings.languages:
         raise ConfigError(f"setting default_language: {settings.default_language!r} is not in languages")
     if problems := _recording_problems(settings):  # voicemail and the ops line

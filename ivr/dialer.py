@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.callbacks import Callback, CallbackStore, keep_place_due
+from ivr.config import Settings
 from ivr.errors import StoreUnavailable
 
 log = logging.getLogger("ivr.dialer")
@@ -94,6 +95,15 @@ class Dialer:
         self._next_reevaluation = 0.0
         self._down = False
         self._stopping = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, callbacks: CallbackStore, originator: Originator, *,
+                      ewt_at: Callable[[str, int], float | None] | None = None) -> Dialer:
+        """The service's dialer: lease, poll, concurrency and retry backoff from the `callbacks_*` settings."""
+        policy = RetryPolicy(base=settings.callbacks_retry_base, factor=settings.callbacks_retry_factor,
+                             cap=settings.callbacks_retry_cap)
+        return cls(callbacks, originator, policy=policy, lease=settings.callbacks_lease, poll=settings.callbacks_poll,
+                   concurrency=settings.callbacks_concurrency, ewt_at=ewt_at)
 
     @property
     def placing(self) -> int:

@@ -15,6 +15,14 @@ looks for that attempt's channel (CoreShowChannels, Uniqueid = ChannelId): alive
 customer's answer instead of dialing again; an answer already recorded for the attempt settles it
 without dialing. Only an attempt that left no trace is dialed again (same ActionID and ChannelId).
 
+Agent first (`settings.callbacks_mode = "agent_first"`): the Originate is a Local channel into
+`settings.callbacks_agent_context` (asterisk-conf [ivr-callbacks-agent-first]): its second half waits in the
+callback's queue ahead of new callers and the agent who answers hears a whisper (the customer's number);
+then its first half dials the customer and bridges them. The dial result is written by the dialplan to
+AstDB (`ivr-callbacks/<id>` = `<attempt>:<DIALSTATUS>`, ANSWER as soon as the customer picks up) and read
+here with DBGet -- live, and after a restart for a resumed attempt (no second dial while its channel lives
+or once a result is recorded). No agent within `callbacks_agent_wait`: outcome `no_agent`, retried.
+
 `AmiClient.action` sends it with `as_list=False`, so panoramisk completes the action on "successfully
 queued" and dispatches the later `OriginateResponse` as an event, to the handler registered here (the
 future of the attempt, keyed by ActionID; the ring time plus 15 s at most).
@@ -36,19 +44,38 @@ from ivr.store import callback as callback_key
 
 log = logging.getLogger("ivr.originate")
 
+CALLER_ID = "Acme <100>"  # what the customer's phone shows
+AGENT_FIRST_DB = "ivr-callbacks"  # AstDB family the agent-first dialplan writes dial results to
+DIAL_OUTCOMES = {"BUSY": "busy", "NOANSWER": "no_answer", "CONGESTION": "congestion", "CHANUNAVAIL": "unavailable",
+                 "CANCEL": "agent_hung_up"}
 REASONS = {"0": ("failed", True), "1": ("rejected", True), "3": ("no_answer", True), "5": ("busy", True),
            "8": ("congestion", True)}
+# Asterisk 22 reports Reason 0 for a busy customer (measured): the hangup cause of the attempt's channel
+# (Hangup event, Uniqueid = ChannelId, seen just before the OriginateResponse) says more. Unallocated or
+# malformed numbers are not retried.
+CAUSES = {"17": ("busy", True), "18": ("no_answer", True), "19": ("no_answer", True), "20": ("unavailable", True),
+          "21": ("rejected", True), "34": ("congestion", True), "38": ("congestion", True),
+          "1": ("invalid_number", False), "28": ("invalid_number", False)}
 
 
 class AmiOriginator:
     """Implements `ivr.dialer.Originator` with an `ivr.ami.AmiClient` (or anything with action/on)."""
 
-    def __init__(self, ami: Any, settings: Settings, store: Store | None, *, ring_seconds: float = 30.0,
-                 answer_wait: float = 90.0, poll: float = 0.5) -> None:
-        self.ami, self.settings, self.store = ami, settings, store
-        self.ring_seconds, self.answer_wait, self.poll = ring_seconds, answer_wait, poll
+    def __init__(self, ami: Any, settings: Settings, store: Store | None, *, ring_seconds: float | None = None,
+                 answer_wait: float | None = None, poll: float = 0.5, mode: str | None = None) -> None:
+        self.ami, self.settings, self.store, self.poll = ami, settings, store, poll
+        self.ring_seconds = settings.callbacks_ring_seconds if ring_seconds is None else ring_seconds
+        self.answer_wait = settings.callbacks_answer_wait if answer_wait is None else answer_wait
+        self.mode = mode or settings.callbacks_mode
         self._waiting: dict[str, asyncio.Future[dict[str, str]]] = {}
+        self._causes: dict[str, str] = {}  # ChannelId of an attempt being placed → its hangup cause
         ami.on("OriginateResponse", self._on_response)
+        ami.on("Hangup", self._on_hangup)
+
+    def _on_hangup(self, event: dict[str, str]) -> None:
+        uid = event.get("Uniqueid", "")
+        if uid in self._waiting:  # ActionID = ChannelId (ivr.dialer.channel_ids)
+            self._causes[uid] = event.get("Cause", "")
 
     def _on_response(self, event: dict[str, str]) -> None:
         fut = self._waiting.get(event.get("ActionID", ""))
@@ -56,6 +83,8 @@ class AmiOriginator:
             fut.set_result(event)
 
     async def originate(self, callback: Callback, action_id: str) -> OriginateResult:
+        if self.mode == "agent_first":
+            return await self._agent_first(callback, action_id)
         chan_id, other_id = channel_ids(callback.id, callback.attempt)
         if callback.resumed:
             answer = await self._answer(callback.id, chan_id)
@@ -70,7 +99,7 @@ class AmiOriginator:
             "Channel": self.settings.callbacks_channel.format(number=number, number_digits=number.lstrip("+")),
             "Context": self.settings.callbacks_context, "Exten": "s", "Priority": "1", "Async": "true",
             "Timeout": str(int(self.ring_seconds * 1000)), "ActionID": action_id,
-            "ChannelId": chan_id, "OtherChannelId": other_id, "CallerID": "Acme <100>",
+            "ChannelId": chan_id, "OtherChannelId": other_id, "CallerID": CALLER_ID,
             "Variable": f"IVR_CALLBACK_ID={callback.id}",
         }
         fut: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
@@ -79,15 +108,18 @@ class AmiOriginator:
             event = await self._send(fields, fut)
         finally:
             self._waiting.pop(action_id, None)
+            cause = self._causes.pop(action_id, "")
         if event.get("Response") != "Success":
-            outcome, retry = REASONS.get(event.get("Reason", "0"), ("failed", True))
-            return OriginateResult(False, outcome, retry=retry, detail=f"reason {event.get('Reason', '?')}")
+            outcome, retry = CAUSES.get(cause) or REASONS.get(event.get("Reason", "0"), ("failed", True))
+            return OriginateResult(False, outcome, retry=retry,
+                                   detail=f"reason {event.get('Reason', '?')}, cause {cause or '?'}")
         return await self._await_answer(callback.id, chan_id)
 
-    async def _send(self, fields: dict[str, str], fut: asyncio.Future[dict[str, str]]) -> dict[str, str]:
+    async def _send(self, fields: dict[str, str], fut: asyncio.Future[dict[str, str]],
+                    ring: float | None = None) -> dict[str, str]:
         """Send Originate ("successfully queued" comes back at once), then await its OriginateResponse event."""
         await self.ami.action("Originate", **fields)  # AmiError when refused or AMI is down
-        limit = self.ring_seconds + 15.0
+        limit = (self.ring_seconds if ring is None else ring) + 15.0
         try:
             async with asyncio.timeout(limit):
                 return await fut
@@ -116,10 +148,75 @@ class AmiOriginator:
         answer, channel = (_text(v) for v in raw)
         return answer if answer and channel == chan_id else ""
 
+    # --- agent first -------------------------------------------------------------------------------
+    async def _agent_first(self, cb: Callback, action_id: str) -> OriginateResult:
+        chan_id, other_id = channel_ids(cb.id, cb.attempt)
+        if cb.resumed:
+            if status := await self._dial_status(cb):
+                return _dial_settle(status, "recorded before a restart")
+            if await self._channel_alive(chan_id):
+                log.info("callback %s: agent-first attempt %d is still live after a restart; not dialing again",
+                         cb.id, cb.attempt)
+                return await self._await_dial(cb, chan_id)
+        number, s = cb.number, self.settings
+        variables = {"IVR_CALLBACK_ID": cb.id, "IVR_CALLBACK_ATTEMPT": str(cb.attempt), "IVR_CALLBACK_QUEUE": cb.queue,
+                     "IVR_CALLBACK_DIAL": s.callbacks_channel.format(number=number, number_digits=number.lstrip("+")),
+                     "IVR_CALLBACK_RING": str(int(self.ring_seconds)),
+                     "IVR_CALLBACK_WAIT": str(int(s.callbacks_agent_wait)),
+                     "IVR_CALLBACK_FROM": CALLER_ID, "__IVR_CALLBACK_DIGITS": number.lstrip("+")}
+        if any(c in v for v in variables.values() for c in ",\n\r"):  # Originate splits Variable at commas
+            return OriginateResult(False, "failed", retry=False, detail="a value unfit for the dialplan")
+        ctx = s.callbacks_agent_context
+        fields = {"Channel": f"Local/s@{ctx}/n", "Context": ctx, "Exten": "dial", "Priority": "1", "Async": "true",
+                  "Timeout": str(int(s.callbacks_agent_wait * 1000)), "ActionID": action_id, "ChannelId": chan_id,
+                  "OtherChannelId": other_id, "CallerID": f"Callback <{number}>",
+                  "Variable": ",".join(f"{k}={v}" for k, v in variables.items())}
+        fut: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+        self._waiting[action_id] = fut
+        try:
+            event = await self._send(fields, fut, ring=s.callbacks_agent_wait)
+        finally:
+            self._waiting.pop(action_id, None)
+            self._causes.pop(action_id, None)
+        if event.get("Response") != "Success":  # no agent answered in time (or the queue is gone)
+            return OriginateResult(False, "no_agent", detail=f"reason {event.get('Reason', '?')}")
+        return await self._await_dial(cb, chan_id)
+
+    async def _await_dial(self, cb: Callback, chan_id: str) -> OriginateResult:
+        """Until the dialplan records this attempt's dial result (or its channel is gone)."""
+        deadline = time.monotonic() + self.settings.callbacks_agent_wait + self.ring_seconds + 30.0
+        while time.monotonic() < deadline:
+            if status := await self._dial_status(cb):
+                return _dial_settle(status, "")
+            if not await self._channel_alive(chan_id):
+                status = await self._dial_status(cb)  # the hangup handler writes it just before the channel goes
+                return _dial_settle(status, "") if status else OriginateResult(False, "failed", detail="no result")
+            await asyncio.sleep(self.poll)
+        return OriginateResult(False, "failed", detail="no dial result in time")
+
+    async def _dial_status(self, cb: Callback) -> str:
+        """This attempt's DIALSTATUS from AstDB, or "" (none yet, or an older attempt's)."""
+        try:
+            await self.ami.action("DBGet", Family=AGENT_FIRST_DB, Key=cb.id)
+        except AmiError as exc:
+            if "not found" in str(exc).lower():
+                return ""
+            raise
+        msgs = await self.ami.action("DBGet", as_list=True, Family=AGENT_FIRST_DB, Key=cb.id)
+        value = next((m.get("Val", "") for m in msgs if m.get("Event") == "DBGetResponse"), "")
+        attempt, _, status = value.partition(":")
+        return status if attempt == str(cb.attempt) else ""
+
     async def _channel_alive(self, chan_id: str) -> bool:
         msgs = await self.ami.action("CoreShowChannels", as_list=True)
         return any(m.get("Uniqueid") == chan_id or m.get("Linkedid") == chan_id
                    for m in msgs if m.get("Event") == "CoreShowChannel")
+
+
+def _dial_settle(status: str, detail: str) -> OriginateResult:
+    if status == "ANSWER":
+        return OriginateResult(True, "accepted", detail=detail)
+    return OriginateResult(False, DIAL_OUTCOMES.get(status, "failed"), detail=f"{status} {detail}".strip())
 
 
 def _text(value: Any) -> str:

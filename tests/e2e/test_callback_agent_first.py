@@ -1,0 +1,46 @@
+"""Agent-first callbacks on real Asterisk (`callbacks_mode = "agent_first"`): the dialer's Originate waits in the
+callback's queue; the agent who answers hears a whisper with the customer's number; only then is the SIPp
+customer dialled and bridged to the agent. The dial result comes back through AstDB and settles the callback."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ivr.callbacks import CallbackStore
+from tests.e2e.harness import AgentPhone, AsteriskInstance
+from tests.e2e.servicekit import running_service
+from tests.e2e.test_dialer_crash import Customers, add_due, dialplans, fields, observing
+
+
+async def test_agent_first_rings_the_agent_whispers_then_dials_the_customer(
+        asterisk: AsteriskInstance, tmp_path: Path, redis_url: str) -> None:
+    dialplans(tmp_path)
+    async with (observing(asterisk) as obs,
+                AgentPhone(asterisk.sip_port, "agent1", hold_ms=60_000) as agent,
+                Customers(asterisk.sip_port, 1, key="", hold_ms=3000) as customer,
+                running_service(asterisk, tmp_path, redis_url=redis_url, callbacks_mode="agent_first",
+                                callbacks_channel="PJSIP/customer", callbacks_poll=0.2) as svc):
+        store = svc.app.services.callbacks
+        assert isinstance(store, CallbackStore)
+        [cb] = await add_due(store, 1, queue="billing")
+        await svc.wait_for("the callback settled", lambda: fields(redis_url, cb.id).get("state") == "done", 90)
+        customer_result = await customer.result(60)
+        assert customer_result.ok, customer_result.describe()
+        agent_result = await asyncio.wait_for(agent.result(), 60)
+        assert agent_result.ok, agent_result.describe()
+        stored = await asterisk.acli(f"database get ivr-callbacks {cb.id}")
+    got = fields(redis_url, cb.id)
+    assert (got["state"], got["outcome"], got["attempts"]) == ("done", "accepted", "1"), got
+    assert obs.originated(cb.id) == [f"cb-{cb.id}-1"]
+    assert "Value: 1:ANSWER" in stored, stored
+    [joined] = [e for e in obs.named("QueueCallerJoin") if e["Queue"] == "billing"]
+    assert joined["Uniqueid"] == f"cb-{cb.id}-1-2"  # the Local channel's queue half waited for the agent
+    names = [e.get("Event") for e in obs.events]
+    connected = names.index("AgentConnect")
+    [customer_leg] = obs.customer_channels()
+    assert connected < obs.events.index(customer_leg)  # the agent first, then the customer's phone rang
+    whisper = [e for e in obs.named("Newexten") if e.get("Context") == "ivr-callbacks-agent-whisper"]
+    assert [e["Application"] for e in whisper] == ["Playback", "SayDigits", "Return"], whisper
+    assert whisper[1]["AppData"] == cb.number.lstrip("+") and whisper[1]["Channel"].startswith("PJSIP/agent1-")
+    assert not [e for e in obs.named("Newexten") if e.get("Context") == "ivr-callbacks"]  # no press-1 flow
