@@ -31,6 +31,8 @@ from ivr.queuestate import QueueBoard
 from ivr.queuestate import refresh as refresh_queues
 from ivr.services import Services
 from ivr.sms import HttpSmsGateway
+from ivr.speech.service import FEATURE as SPEECH
+from ivr.speech.service import SpeechService
 from ivr.store import connect as connect_store
 from ivr.tts import TtsRenderer
 from ivr.voicemail import VoicemailStore, WebhookNotifier
@@ -69,6 +71,11 @@ class App:
         if self.voicemail_webhook is not None:
             self.services.voicemail.on_saved = self.voicemail_webhook.kick
         # --- end of voicemail ---
+        # --- speech: recognisers and the AudioSocket server (settings section [speech]) ---
+        self.speech = SpeechService.from_config(settings.extra.get("speech", {}), prompts_cache=settings.prompts_cache,
+                                                asterisk_cache=settings.asterisk_prompts_dir())
+        self.services.features[SPEECH] = self.speech
+        # --- end of speech ---
         self.engine = Engine(self.services, self.registry.get)
         self.agi = AgiServer(self._handle, header_timeout=settings.agi_header_timeout)
         self._http: web.AppRunner | None = None
@@ -98,6 +105,7 @@ class App:
         # --- end of the callbacks dialer ---
         if self.voicemail_webhook is not None:  # delivers what an earlier run left in the outbox, too
             await self.voicemail_webhook.start()
+        await self.speech.start()  # before calls: the AudioSocket server listens, recognisers load off the loop
         await self.agi.start(self.settings.agi_host, self.settings.agi_port)
         self._http = web.AppRunner(make_app(self.services, self.registry), access_log=None)
         await self._http.setup()
@@ -145,6 +153,7 @@ class App:
             await sms.close()
         if self.store is not None:
             await self.store.close()
+        await self.speech.close()
         await self.renderer.close()
         self._stopped.set()
 

@@ -53,6 +53,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     auth_settings(settings)  # a bad [auth] value is a ConfigError (exit 2) naming its key
     flows, _, found = check_all(settings)
+    from ivr.speech.check import speech_findings
+
+    found = sorted(set(found + speech_findings(flows, settings.languages, settings.extra.get("speech", {}))))
     for d in found:
         print(d)
     bad = errors(found)
@@ -128,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_prompts_build)
     m = sub.add_parser("simulate", help="walk a flow at the terminal over real AGI (no phone needed)")
     m.add_argument("flow", help="flow name (the AGI script name), e.g. main")
-    m.add_argument("--keys", help='scripted caller, e.g. "2 1 0" ("t" = silence, "h" = hang up); '
+    m.add_argument("--keys", help='scripted caller, e.g. "2 1 0" ("t" = silence, "h" = hang up, '
+                   '\'say:"my balance"\' = speech at a prompt that listens); '
                    "without it, keys are asked for at the terminal")
     m.add_argument("--caller-id", default="")
     m.add_argument("--language", default="")

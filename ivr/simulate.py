@@ -20,6 +20,9 @@ async def simulate(
     """Run one simulated call; returns what the caller heard and the call's journey."""
     settings = dataclasses.replace(settings, agi_port=0, http_port=0, ami_enabled=False, reload_watch=False,
                                    journeys_file=settings.journeys_file)
+    # speech is typed: `say:"my balance"` in the keys is what the caller says at a prompt that listens
+    speech = {**settings.extra.get("speech", {}), "mode": "typed"}
+    settings = dataclasses.replace(settings, extra={**settings.extra, "speech": speech})
     app = App(settings)
     await app.start()
     try:
@@ -37,7 +40,7 @@ async def simulate(
 def ask_terminal() -> str:
     """Interactive keys: one line of keys (or 't' for silence, 'h' to hang up)."""
     try:
-        return input("  keys> ") or "t"
+        return input("  keys (say:\"words\" to speak)> ") or "t"
     except EOFError:
         return "h"
 

@@ -4,12 +4,14 @@ A caller script is a list of tokens, consumed at input points:
     "1".."9", "0", "*", "#"   a key: taken by a prompt that can be interrupted, or by a wait for a key
     "t"                       silence: the next wait for a key times out (prompts play in full)
     "h"                       the caller hangs up at the next command
-    "say:<text>"              speech (for nodes that listen; see ivr.speech)
+    "say:<text>"              speech (for nodes that listen; see ivr.speech): `say:"my balance"` (quoted
+                              when it has spaces); a prompt that listens gets it as typed speech
 """
 
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,13 +20,19 @@ from ivr.agi.protocol import quote
 from ivr.channel import Recording
 from ivr.errors import CallEnded
 
+SIM_LISTEN_VAR = "IVR_SIM_LISTEN"  # typed speech: ivr.nodes.listen asks for the caller's next answer
+
 
 def tokens(script: str | Iterable[str]) -> list[str]:
     """`"2 1 t 0"` → ["2", "1", "t", "0"]; `"21"` → ["2", "1"] (keys may run together)."""
     if not isinstance(script, str):
         return list(script)
     out: list[str] = []
-    for word in script.split():
+    try:
+        words = shlex.split(script)  # say:"two words" stays one token
+    except ValueError:
+        words = script.split()
+    for word in words:
         if word.startswith("say:") or word in ("t", "h"):
             out.append(word)
         else:
@@ -54,6 +62,17 @@ class CallerScript:
         if escape and self.todo and len(self.todo[0]) == 1 and self.todo[0] in escape and self.todo[0] != "t":
             return self.todo.popleft()
         return ""
+
+    def listen(self) -> str:
+        """A prompt that listens: the next answer as `key:<k>`, `say:<text>` or "" (silence)."""
+        if not self.todo and self.ask is not None:
+            self.todo.extend(tokens(self.ask()))
+        if not self.todo or self.todo[0] == "h":
+            return ""
+        tok = self.todo.popleft()
+        if tok.startswith("say:"):
+            return tok
+        return "" if tok == "t" else f"key:{tok}"
 
     def key_on_wait(self) -> str:
         if not self.todo and self.ask is not None:
@@ -132,6 +151,8 @@ class FakeChannel:
 
     async def get_var(self, name: str) -> str | None:
         self.script.check_hangup()
+        if name == SIM_LISTEN_VAR:
+            return self.script.listen() or None
         return self.vars.get(name)
 
     async def set_language(self, language: str) -> None:
@@ -220,6 +241,13 @@ class FakeAsterisk:
             else:
                 self._say(f"☎ {app}({args[1] if len(args) > 1 else ''})")
             return "200 result=0"
+        if cmd == "GET VARIABLE" and args and args[0] == SIM_LISTEN_VAR:
+            answer = self.script.listen()
+            if answer.startswith("say:"):
+                self._say(f"  🗣 \"{answer[4:]}\"")
+            else:
+                self._say(f"  ⌨ {answer[4:]}" if answer else "  … (silence)")
+            return f"200 result=1 ({answer})" if answer else "200 result=0"
         if cmd == "GET VARIABLE":
             if args and args[0] == "QUEUESTATUS" and self.transcript.queue and self.queue_status:
                 return f"200 result=1 ({self.queue_status})"

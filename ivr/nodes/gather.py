@@ -2,6 +2,11 @@
 
 With `secure: true` the digits go to `call.secure` only: never to the journey, logs, or
 channel variables. The journey records how many digits came, never which.
+
+Speech (`speech: true`, not with `secure`): the caller may also say the digits one by one; spoken digits
+are read back ("I heard 4 5 1 2, is that right?") unless `confirm: never`. `confirm`: false/auto (read
+back spoken digits only), true/always (keyed digits too), never. Not understood: once more
+(`speech-say-digits`), then keys only.
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ from typing import TYPE_CHECKING
 from ivr.channel import DTMF_KEYS
 from ivr.flows.prompt_ref import PromptRef
 from ivr.nodes.base import Node, node_type
+from ivr.nodes.listen import USE_KEYPAD, confirm, ear_for, listen, service_of
 from ivr.nodes.menu import INVALID, NO_INPUT
+from ivr.speech.grammar import Grammar
+from ivr.speech.intents import digits_of
+from ivr.speech.recognizer import Recognition
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext
 
 YOU_ENTERED = PromptRef.parse("you-pressed")
 CONFIRM = PromptRef.parse("confirm-entry")
+SAY_DIGITS = PromptRef.parse("speech-say-digits")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -51,9 +61,11 @@ class Gather(Node):
     luhn: bool = False
     retries: int = 3
     secure: bool = False
-    confirm: bool = False
+    confirm: bool | str = False
     invalid_prompt: PromptRef | None = INVALID
     timeout_prompt: PromptRef | None = NO_INPUT
+    speech: bool = False
+    min_confidence: float | None = None
 
     edges = ("next",)
     optional_edges = ("invalid", "timeout")
@@ -71,14 +83,23 @@ class Gather(Node):
                 re.compile(self.pattern)
             except re.error as exc:
                 found.append(f"pattern: {exc}")
-        if self.secure and self.confirm:
+        if self.secure and self.confirm not in (False, "never"):
             found.append("secure input cannot be read back (confirm)")
+        if self.confirm not in (True, False, "auto", "always", "never"):
+            found.append("confirm must be true, false, auto, always or never")
+        if self.secure and self.speech:
+            found.append("secure input is keypad only (speech: false)")
+        if self.min_confidence is not None and not 0 <= self.min_confidence <= 1:
+            found.append("min_confidence must be between 0 and 1")
         return found
 
-    async def collect(self, ctx: NodeContext) -> str | None:
-        """One try: digits, or None on timeout before any digit."""
+    def grammar(self) -> Grammar:
+        return Grammar.spoken_digits(self.min_digits, min(self.max_digits, 40))
+
+    async def collect(self, ctx: NodeContext, key: str = "") -> str | None:
+        """One try: digits, or None on timeout before any digit. `key`: the first key, already pressed."""
         digits = ""
-        key = await ctx.play(self.prompt, DTMF_KEYS)
+        key = key or await ctx.play(self.prompt, DTMF_KEYS)
         while True:
             if not key:
                 key = await ctx.channel.wait_digit(self.digit_timeout if digits else self.timeout)
@@ -100,8 +121,38 @@ class Gather(Node):
 
     async def run(self, ctx: NodeContext) -> str:
         last = "timeout"
-        for attempt in range(1, self.retries + 1):
-            digits = await self.collect(ctx)
+        ear = await ear_for(ctx) if self.speech and not self.secure else None
+        prompt, misses, attempt = self.prompt, 0, 0
+        while attempt < self.retries:
+            spoken = False
+            if ear is not None:
+                heard = await listen(ctx, prompt, ear=ear, grammar=self.grammar(), wait=self.timeout)
+                prompt = self.prompt
+                if heard.via == "speech":
+                    digits = self._spoken_digits(ctx, heard.recognition)
+                    if digits is None or not self.valid(digits):
+                        misses += 1
+                        if misses == 1:
+                            prompt = SAY_DIGITS
+                        else:
+                            ear = None
+                            await ctx.play(USE_KEYPAD)
+                        continue
+                    spoken = True
+                elif heard.key:
+                    digits = await self.collect(ctx, heard.key)
+                else:
+                    digits = None
+            else:
+                digits = await self.collect(ctx)
+            attempt += 1
+            if spoken:
+                assert digits is not None
+                if self.confirm == "never" or await confirm(ctx, ear, digits=digits, wait=self.timeout):
+                    ctx.call.vars[self.var] = digits
+                    return "next"
+                last = "invalid"
+                continue
             if digits is None:
                 last = "timeout"
                 ctx.call.record(ctx.node_id, "input", via="timeout", attempt=attempt)
@@ -111,7 +162,7 @@ class Gather(Node):
             ok = self.valid(digits)
             detail = {"length": len(digits)} if self.secure else {"value": digits}
             ctx.call.record(ctx.node_id, "input", via="dtmf", valid=ok, attempt=attempt, **detail)
-            if ok and (not self.confirm or await self._confirmed(ctx, digits)):
+            if ok and (self.confirm not in (True, "always") or await self._confirmed(ctx, digits)):
                 if self.secure:
                     ctx.call.secure[self.var] = digits
                 else:
@@ -128,3 +179,14 @@ class Gather(Node):
         key = key or await ctx.play(CONFIRM, DTMF_KEYS) or await ctx.channel.wait_digit(self.timeout)
         ctx.call.record(ctx.node_id, "confirm", accepted=key == "1")
         return key == "1"
+
+    def _spoken_digits(self, ctx: NodeContext, recognition: Recognition | None) -> str | None:
+        """The digits the caller said (None: not understood or not sure enough); recorded in the journey."""
+        assert recognition is not None
+        service = service_of(ctx)
+        threshold = self.min_confidence if self.min_confidence is not None else (
+            service.settings.min_confidence if service is not None else 0.5)
+        digits = digits_of(recognition, self.grammar(), threshold=threshold)
+        ctx.call.record(ctx.node_id, "input", via="speech", text=recognition.text,
+                        confidence=round(recognition.confidence, 3), value=digits, understood=digits is not None)
+        return digits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ivr.speech.grammar import Grammar, normalize, words_to_digits
@@ -13,6 +14,24 @@ STOP_WORDS = frozenset(
     "would like want wanna please uh um er hmm just so you your with about some".split()
 )
 TOLERANT_PENALTY = 0.85  # a fallback match never scores as high as an exact phrase
+# A grammar engine forces any speech onto some phrase. Out-of-grammar speech ("I'd like a large pizza with
+# extra cheese" → "where is my order", confidence 0.8) is usually much longer than the phrase it was forced
+# onto: espeak-ng said the demo menu phrases at ~0.2 s per (counted) syllable, the pizza at 0.46. A phrase is
+# refused when the speech lasted longer than SLACK + SECONDS_PER_SYLLABLE x its syllables.
+SECONDS_PER_SYLLABLE = 0.3
+LENGTH_SLACK = 0.5
+_VOWELS = re.compile(r"[aeiouyàèéìòóùäöü]+")
+
+
+def syllables(phrase: str) -> int:
+    """A rough syllable count (vowel groups, at least one per word)."""
+    return sum(max(1, len(_VOWELS.findall(word))) for word in normalize(phrase).split())
+
+
+def too_long_for(recognition: Recognition, phrase: str) -> bool:
+    """The caller spoke for much longer than `phrase` takes: likely out-of-grammar speech forced onto it."""
+    spoken = recognition.speech_seconds
+    return spoken > 0 and spoken > LENGTH_SLACK + SECONDS_PER_SYLLABLE * syllables(phrase)
 
 
 @dataclass(frozen=True)
@@ -51,10 +70,12 @@ class IntentMatcher:
     threshold: minimum confidence to accept (below it, `match` returns None: ask again).
     min_overlap: minimum word-overlap score for the tolerant fallback (1.0 turns it off).
     A tolerant match must also be unambiguous: the best choice must beat every other by `margin`.
+    check_length: refuse an exact match when the speech was far longer than the phrase (`too_long_for`).
     """
 
     def __init__(
         self, grammar: Grammar, *, threshold: float = 0.5, min_overlap: float = 0.5, margin: float = 0.15,
+        check_length: bool = True,
     ) -> None:
         if grammar.digits:
             raise ValueError("a digits grammar has no choices: use `digits_of`")
@@ -62,6 +83,7 @@ class IntentMatcher:
         self.threshold = threshold
         self.min_overlap = min_overlap
         self.margin = margin
+        self.check_length = check_length  # refuse a phrase the speech was far too long for (`too_long_for`)
 
     def match(self, recognition: Recognition) -> IntentMatch | None:
         """The choice meant by the recognition or one of its alternatives; None = no match."""
@@ -69,6 +91,8 @@ class IntentMatcher:
         candidates += [(a.text, a.confidence) for a in recognition.alternatives]
         for text, confidence in candidates:
             found = self.match_text(text, confidence)
+            if found is not None and self.check_length and too_long_for(recognition, text):
+                continue
             if found is not None:
                 return found
         return None

@@ -11,6 +11,7 @@ from ivr.speech.endpoint import EndpointConfig
 from ivr.speech.recognizer import Recognizer
 
 ENGINES = ("pocketsphinx", "vosk")
+MODES = ("auto", "stream", "record", "typed", "off")
 
 
 def primary(language: str) -> str:
@@ -29,11 +30,21 @@ class SpeechSettings:
     vosk_languages: tuple[str, ...] = ()
     max_workers: int = 4
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    mode: str = "auto"  # auto (stream over AudioSocket, else record), stream, record, typed (simulator), off
+    audiosocket: bool = True  # run the AudioSocket server (else: record-then-recognise)
+    audiosocket_listen: str = "127.0.0.1:0"  # host:port the server binds (port 0: any free port)
+    audiosocket_address: str = ""  # host:port Asterisk connects to ("" = the bound address)
+    record_dir: str = ""  # record fallback: where recordings appear here ("" = <prompts.cache>/speech)
+    record_asterisk_dir: str = ""  # ... and the same directory as Asterisk sees it ("" = record_dir)
+    min_confidence: float = 0.5  # default threshold of menus and gathers
+    barge_in: bool = True  # stream mode: play prompts over the AudioSocket so that speech interrupts them
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object], prefix: str = "speech") -> SpeechSettings:
         """Parse the `speech:` section of the configuration; ConfigError names the bad key."""
-        known = {"engine", "vosk_model_dir", "vosk_languages", "max_workers", "endpoint"}
+        known = {"engine", "vosk_model_dir", "vosk_languages", "max_workers", "endpoint", "mode", "audiosocket",
+                 "audiosocket_listen", "audiosocket_address", "record_dir", "record_asterisk_dir",
+                 "min_confidence", "barge_in"}
         for key in data:
             if key not in known:
                 raise ConfigError(f"{prefix}.{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -57,10 +68,38 @@ class SpeechSettings:
         workers = data.get("max_workers", 4)
         if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 64:
             raise ConfigError(f"{prefix}.max_workers: expected an integer 1..64")
+        mode = str(data.get("mode", "auto"))
+        if mode not in MODES:
+            raise ConfigError(f"{prefix}.mode: {mode!r} is not one of {', '.join(MODES)}")
+        audiosocket, barge_in = data.get("audiosocket", True), data.get("barge_in", True)
+        for key, flag in (("audiosocket", audiosocket), ("barge_in", barge_in)):
+            if not isinstance(flag, bool):
+                raise ConfigError(f"{prefix}.{key}: expected true or false")
+        texts: dict[str, str] = {}
+        for key in ("audiosocket_listen", "audiosocket_address", "record_dir", "record_asterisk_dir"):
+            value = data.get(key, "127.0.0.1:0" if key == "audiosocket_listen" else "")
+            if not isinstance(value, str | Path):
+                raise ConfigError(f"{prefix}.{key}: expected text")
+            texts[key] = str(value)
+        for key in ("audiosocket_listen", "audiosocket_address"):
+            if texts[key] and not _host_port(texts[key]):
+                raise ConfigError(f"{prefix}.{key}: expected host:port, got {texts[key]!r}")
+        threshold = data.get("min_confidence", 0.5)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+            raise ConfigError(f"{prefix}.min_confidence: expected a number 0..1")
         return cls(
             engine=engine, vosk_model_dir=str(model_dir) if model_dir else None, vosk_languages=langs,
             max_workers=workers, endpoint=_endpoint(data.get("endpoint", {}), f"{prefix}.endpoint"),
+            mode=mode, audiosocket=bool(audiosocket), barge_in=bool(barge_in), min_confidence=float(threshold),
+            **texts,
         )
+
+
+def _host_port(text: str) -> tuple[str, int] | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return None
+    return host, int(port)
 
 
 def _endpoint(data: object, prefix: str) -> EndpointConfig:

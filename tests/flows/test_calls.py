@@ -18,7 +18,7 @@ CASES = [(doc["flow"], c) for doc in DOCS.values() for c in doc["calls"]]
 
 @pytest.mark.parametrize(("flow", "case"), CASES, ids=[c["name"] for _, c in CASES])
 async def test_scripted_caller(flow: str, case: dict[str, Any], tmp_path: Path) -> None:
-    async with running(tmp_path) as app:
+    async with running(tmp_path, extra={"speech": {"mode": "typed"}}) as app:  # say:"..." tokens are speech
         await FakeAsterisk(case["keys"], env=case.get("env", {})).call("127.0.0.1", app.agi.port, flow)
         journey = app.journeys.recent[-1]
     expect = case["expect"]

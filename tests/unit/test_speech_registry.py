@@ -100,3 +100,16 @@ def test_build_registry_with_a_bad_vosk_dir_is_a_config_error(tmp_path: Path) ->
     settings = SpeechSettings.from_mapping({"vosk_model_dir": str(tmp_path / "empty"), "vosk_languages": "ko"})
     with pytest.raises(ConfigError, match="not a vosk model"):
         build_registry(settings)
+
+
+def test_service_settings_parse_and_name_the_bad_key() -> None:
+    s = SpeechSettings.from_mapping({"mode": "record", "audiosocket_listen": "0.0.0.0:9092",
+                                     "audiosocket_address": "10.0.0.5:9092", "min_confidence": 0.6,
+                                     "barge_in": False, "record_dir": "/srv/rec"})
+    assert (s.mode, s.audiosocket_listen, s.audiosocket_address, s.min_confidence, s.barge_in) == (
+        "record", "0.0.0.0:9092", "10.0.0.5:9092", 0.6, False)
+    for bad, key in [({"mode": "loud"}, "speech.mode"),
+                     ({"audiosocket_listen": "nowhere"}, "speech.audiosocket_listen"),
+                     ({"min_confidence": 2}, "speech.min_confidence"), ({"barge_in": "yes"}, "speech.barge_in")]:
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            SpeechSettings.from_mapping(bad)
