@@ -21,7 +21,7 @@ async def test_language_and_menu_reach_the_right_queue(asterisk: AsteriskInstanc
         [journey] = await svc.journey_count(1)
         joins = svc.named("QueueCallerJoin")
     assert journey["language"] == "it" and journey["outcome"] == "queue:support-it"
-    assert visited(journey) == ["identify", "choose_language", "italiano", "main_menu", "agent", "support_it"]
+    assert visited(journey) == ["identify", "choose_language", "italiano", "hours", "main_menu", "agent", "support_it"]
     assert [j["Queue"] for j in joins] == ["support-it"]
     assert said(journey) == ["welcome", "main-menu", "transfer-agent"]
 
