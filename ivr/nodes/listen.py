@@ -93,23 +93,30 @@ async def listen(
     extra: Mapping[str, str] | None = None, escape: str = DTMF_KEYS,
 ) -> Heard:
     """Play `prompt` and take one answer. `ear`/`grammar` None: keypad only. `escape`: keys that stop the prompt."""
-    if ear is not None and grammar is not None and ear.recognizer is not None and escape \
-            and ear.service.mode == "stream" and ear.service.audiosocket is not None \
-            and ear.service.settings.barge_in and not ctx.call.typeahead:
+    streaming = ear is not None and grammar is not None and ear.recognizer is not None \
+        and ear.service.mode == "stream" and ear.service.audiosocket is not None
+    if streaming and escape and ear is not None and ear.service.settings.barge_in and not ctx.call.typeahead:
         audio = await _prompt_audio(ctx, prompt, extra)
         if audio is not None:
-            return await _stream(ctx, ear.service, ear.recognizer, grammar, wait, audio)
+            assert ear.recognizer is not None and grammar is not None
+            heard = await _stream(ctx, ear.service, ear.recognizer, grammar, wait, audio)
+            if heard is not None:
+                return heard
+            ear = None  # AudioSocket did not connect: the keypad, this time
     key = await ctx.play(prompt, escape, extra)
     if key:
         return Heard("dtmf", key)
     if ear is None or grammar is None:
         key = await ctx.channel.wait_digit(wait)
         return Heard("dtmf", key) if key else Heard("timeout")
-    mode = ear.service.mode
-    if mode == "typed" or ear.recognizer is None:
+    if ear.service.mode == "typed" or ear.recognizer is None:
         return await _typed(ctx)
-    if mode == "stream" and ear.service.audiosocket is not None:
-        return await _stream(ctx, ear.service, ear.recognizer, grammar, wait)
+    if streaming:
+        heard = await _stream(ctx, ear.service, ear.recognizer, grammar, wait)
+        if heard is None:
+            key = await ctx.channel.wait_digit(wait)
+            return Heard("dtmf", key) if key else Heard("timeout")
+        return heard
     return await _record(ctx, ear.service, ear.recognizer, grammar, wait)
 
 
@@ -130,10 +137,12 @@ async def _typed(ctx: NodeContext) -> Heard:
 # ------------------------------------------------------------------------------------------ stream
 
 
-async def _prompt_audio(ctx: NodeContext, prompt: PromptRef | None, extra: Mapping[str, str] | None) -> bytes | None:
-    """The prompt as 8 kHz 16-bit PCM read from the prompt cache (journey-recorded as played), or None."""
+async def _prompt_audio(
+    ctx: NodeContext, prompt: PromptRef | None, extra: Mapping[str, str] | None,
+) -> tuple[bytes, list[str]] | None:
+    """The prompt as 8 kHz 16-bit PCM read from the prompt cache, with its names for the journey; or None."""
     if prompt is None:
-        return b""
+        return b"", []
     store = ctx.services.prompts
     cache, asterisk_dir = getattr(store, "cache_dir", None), getattr(store, "asterisk_dir", None)
     if not isinstance(cache, Path) or asterisk_dir is None:
@@ -148,54 +157,51 @@ async def _prompt_audio(ctx: NodeContext, prompt: PromptRef | None, extra: Mappi
         if audio is None:
             return None
         pcm.append(audio)
-    names = [i.name or d for i, (_, d) in zip(prompt.items, pieces, strict=True)]
-    ctx.call.record(ctx.node_id, "prompt", prompts=names, via="audiosocket")
-    return b"".join(pcm)
+    return b"".join(pcm), [i.name or d for i, (_, d) in zip(prompt.items, pieces, strict=True)]
 
 
 async def _stream(
     ctx: NodeContext, service: SpeechService, recognizer: Recognizer, grammar: Grammar, wait: float,
-    prompt: bytes = b"",
-) -> Heard:
-    """Listen over AudioSocket; `prompt` (8 kHz PCM) is played over the same socket and stops when the caller
-    speaks or presses a key."""
+    prompt: tuple[bytes, list[str]] = (b"", []),
+) -> Heard | None:
+    """Listen over AudioSocket; the prompt (8 kHz PCM) is played over the same socket and stops when the caller
+    speaks or presses a key. None: Asterisk did not connect (nothing was played)."""
     server = service.audiosocket
     assert server is not None
-    prompt_seconds = len(prompt) / 16000
+    audio, names = prompt
+    prompt_seconds = len(audio) / 16000
     endpoint = dataclasses.replace(service.settings.endpoint, no_input=wait + prompt_seconds)
     utterance = recognizer.start(grammar, endpoint)
-    key = ""
+    key, connected = "", False
     async with server.expect() as stream:
         app = asyncio.create_task(ctx.channel.exec_app("AudioSocket", f"{stream.uuid},{service.address}"))
         try:
-            connected = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CONNECT_SECONDS):
                     connected = await stream.wait_connected()
-            if not connected:
-                log.warning("[%s] AudioSocket did not connect (%s): keypad only for this prompt",
-                            ctx.channel.uniqueid, service.address)
-                utterance.cancel()
-                await stream.close()
-                await app
-                key = await ctx.channel.wait_digit(wait)
-                return Heard("dtmf", key) if key else Heard("timeout")
-            keepalive = asyncio.create_task(_keepalive(stream, prompt))
-            try:
-                key = await _pump(stream, utterance, wait + prompt_seconds, endpoint.max_speech, keepalive)
-            finally:
-                keepalive.cancel()
-                await stream.close()
+            if connected:
+                if names:
+                    ctx.call.record(ctx.node_id, "prompt", prompts=names, via="audiosocket")
+                player = asyncio.create_task(_play(stream, audio))
+                try:
+                    key = await _pump(stream, utterance, wait + prompt_seconds, endpoint.max_speech, player)
+                finally:
+                    player.cancel()
+            await stream.close()  # Asterisk ends AudioSocket and EXEC returns (-1 when the caller hung up)
+            await app  # a hang-up surfaces as CallEnded here or at the next command
         finally:
-            if not app.done():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(app), 5.0)
-        await app  # a hang-up surfaces as CallEnded here or at the next command
+            if not app.done():  # only when something failed or the call is being torn down
+                app.cancel()
+    if not connected:
+        log.warning("[%s] AudioSocket did not connect (%s): keypad only for this prompt",
+                    ctx.channel.uniqueid, service.address)
+        utterance.cancel()
+        return None
     if key:
         utterance.cancel()
         return Heard("dtmf", key)
     recognition = await utterance.result()
-    if prompt and recognition.speech_start is not None and recognition.speech_start < prompt_seconds:
+    if audio and recognition.speech_start is not None and recognition.speech_start < prompt_seconds:
         ctx.call.record(ctx.node_id, "barge-in", at=round(recognition.speech_start, 2))
     return Heard("speech" if recognition.heard_speech else "timeout", recognition=recognition)
 
@@ -230,7 +236,7 @@ async def _pump(stream: AudioStream, utterance: Utterance, wait: float, max_spee
     return ""
 
 
-async def _keepalive(stream: AudioStream, prompt: bytes = b"") -> None:
+async def _play(stream: AudioStream, prompt: bytes = b"") -> None:
     """Play `prompt` in real time (a little ahead), then keep the socket alive with silence."""
     loop = asyncio.get_running_loop()
     start = loop.time()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.appkit import project_copy
-from tests.e2e.harness import AsteriskInstance, Dtmf, Pause, Speak, Step, WaitHangup, run_call
+from tests.e2e.harness import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, run_call
 from tests.e2e.harness.audio import espeak_wav
 from tests.e2e.servicekit import running_service, said, visited
 
@@ -111,6 +111,18 @@ async def test_a_key_pressed_while_listening_wins(asterisk: AsteriskInstance, tm
     journey = await one_call(asterisk, tmp_path, [Pause(MENU_PROMPT_MS + 1000), Dtmf("0")])
     assert [e["via"] for e in menu_inputs(journey)] == ["dtmf"], journey
     assert visited(journey)[:2] == ["menu", "agent"]
+
+
+async def test_caller_hangs_up_while_being_listened_to(asterisk: AsteriskInstance, tmp_path: Path) -> None:
+    speech_flow(tmp_path)
+    async with running_service(asterisk, tmp_path) as svc:
+        result = await run_call(asterisk.sip_port, [Pause(MENU_PROMPT_MS + 1000), Hangup()], time_limit=40)
+        assert result.ok, result.describe()
+        [journey] = await svc.journey_count(1, limit=30)
+        await svc.wait_for("no live AGI session", lambda: not svc.app.agi.calls, 10)
+        channels = await asterisk.acli("core show channels count")
+    assert journey["outcome"] == "caller-hangup", journey
+    assert "0 active channels" in channels, channels
 
 
 async def test_spoken_order_number_is_read_back_and_confirmed(asterisk: AsteriskInstance, tmp_path: Path) -> None:

@@ -128,3 +128,21 @@ async def test_simulator_callers_type_what_they_say(tmp_path: Path) -> None:
     assert '  🗣 "how much do I owe"' in lines
     assert [e["node"] for e in journey["journey"] if e["kind"] == "enter"] == ["menu", "balance"]
     assert transcript.hung_up_by == "service"
+
+
+async def test_audiosocket_that_never_connects_falls_back_to_the_keypad(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ivr.nodes.listen as listen_mod
+
+    monkeypatch.setattr(listen_mod, "CONNECT_SECONDS", 0.2)
+    services = Services(Settings(), FakePrompts(), JourneyLog(None))
+    speech = SpeechService(SpeechSettings(mode="stream"))
+    await speech.start()
+    services.features[FEATURE] = speech
+    try:
+        # silence while it waits for a key instead of listening; then a key during the prompt
+        call, ch = await run(MENU, "t 1", svc=services)
+    finally:
+        await speech.close()
+    assert [app for app, _ in ch.apps] == ["AudioSocket"]
+    assert visited(call)[:2] == ["menu", "balance"]
+    assert [i["via"] for i in inputs(call, "menu")] == ["timeout", "dtmf"]
