@@ -1,6 +1,7 @@
 """Agent-first callbacks on real Asterisk (`callbacks_mode = "agent_first"`): the dialer's Originate waits in the
 callback's queue; the agent who answers hears a whisper with the customer's number; only then is the SIPp
-customer dialled and bridged to the agent. The dial result comes back through AstDB and settles the callback."""
+customer dialled and bridged to the agent. The dial result comes back through AstDB and settles the callback.
+Killed (-9) while the callback waits for an agent, a restarted service resumes the attempt without a new Originate."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from ivr.callbacks import CallbackStore
 from tests.e2e.harness import AgentPhone, AsteriskInstance
 from tests.e2e.servicekit import running_service
-from tests.e2e.test_dialer_crash import Customers, add_due, dialplans, fields, observing
+from tests.e2e.test_dialer_crash import Customers, Serve, add_due, callback_store, dialplans, fields, observing, until
 
 
 async def test_agent_first_rings_the_agent_whispers_then_dials_the_customer(
@@ -44,3 +45,38 @@ async def test_agent_first_rings_the_agent_whispers_then_dials_the_customer(
     assert [e["Application"] for e in whisper] == ["Playback", "SayDigits", "Return"], whisper
     assert whisper[1]["AppData"] == cb.number.lstrip("+") and whisper[1]["Channel"].startswith("PJSIP/agent1-")
     assert not [e for e in obs.named("Newexten") if e.get("Context") == "ivr-callbacks"]  # no press-1 flow
+
+
+async def test_agent_first_killed_while_waiting_for_an_agent_is_resumed_not_redialled(
+        asterisk: AsteriskInstance, tmp_path: Path, redis_url: str) -> None:
+    dialplans(tmp_path)
+    over = dict(callbacks_mode="agent_first", callbacks_channel="PJSIP/customer", callbacks_concurrency=1)
+    first, second = (Serve(asterisk, tmp_path, name, redis_url, **over) for name in ("first", "second"))
+    async with (observing(asterisk) as obs, Customers(asterisk.sip_port, 1, key="", hold_ms=3000) as customer,
+                callback_store(redis_url) as cbs):
+        [cb] = await add_due(cbs, 1, queue="billing")
+        try:
+            first.start()
+            waiting = f"cb-{cb.id}-1-2"
+            await until("the callback waiting in the queue",
+                        lambda: any(e["Uniqueid"] == waiting for e in obs.named("QueueCallerJoin")), 60, first)
+            first.kill9()  # no agent yet: the attempt lives on in Asterisk, the lease runs out
+            second.start()
+            await second.up()
+            await until("the attempt resumed", lambda: "still live after a restart" in second.text(), 60, second)
+            async with AgentPhone(asterisk.sip_port, "agent2", hold_ms=60_000) as agent:
+                await until("the callback settled", lambda: fields(redis_url, cb.id).get("state") == "done", 90,
+                            second)
+                customer_result = await customer.result(60)
+                assert customer_result.ok, customer_result.describe()
+                agent_result = await asyncio.wait_for(agent.result(), 60)
+                assert agent_result.ok, agent_result.describe()
+        finally:
+            first.stop()
+            second.stop()
+    got = fields(redis_url, cb.id)
+    assert (got["state"], got["outcome"], got["attempts"]) == ("done", "accepted", "1"), got
+    assert obs.originated(cb.id) == [f"cb-{cb.id}-1"]  # one Originate, across the crash
+    assert len(obs.customer_channels()) == 1
+    assert first.placed() == second.placed() == [cb.id]
+    assert [e["Uniqueid"] for e in obs.named("QueueCallerJoin")] == [waiting]

@@ -136,6 +136,33 @@ class BusyCustomer(Customers):
         return self
 
 
+class SilentCustomer(Customers):
+    """SIPp registered as `customer` whose phone rings and is never picked up (until Asterisk cancels)."""
+
+    async def __aenter__(self) -> Customers:
+        wd = _workdir("silent", None)
+        scenario = wd / "silent.xml"
+        tag = ";tag=[pid]SIPpTag01[call_number]"
+        ringing = f"SIP/2.0 180 Ringing\n[last_Via:]\n[last_From:]\n[last_To:]{tag}\n[last_Call-ID:]\n[last_CSeq:]\n" \
+                  "Content-Length: 0\n"
+        cancelled = "SIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n" \
+                    "Content-Length: 0\n"
+        terminated = f"SIP/2.0 487 Request Terminated\n[last_Via:]\n[last_From:]\n[last_To:]{tag}\n" \
+                     "[last_Call-ID:]\nCSeq: [$cseq] INVITE\nContent-Length: 0\n"
+        scenario.write_text(
+            '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="silent">\n'
+            '  <recv request="INVITE">\n    <action>\n'
+            '      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq"/>\n'
+            '    </action>\n  </recv>\n' + _send(ringing) + '  <recv request="CANCEL"/>\n' + _send(cancelled)
+            + _send(terminated) + '  <recv request="ACK"/>\n</scenario>\n')
+        argv = _common_args(self.sip_port, scenario, wd, 240) + ["-p", str(self.port), "-m", str(self.calls)]
+        self.task = asyncio.create_task(_run(argv, wd, scenario, 250))
+        await _bound(self.port)
+        reg = await register(self.sip_port, "customer", self.port)
+        assert reg.ok, reg.describe()
+        return self
+
+
 async def gate(asterisk: AsteriskInstance, is_open: bool) -> None:
     """Local/<digits>@e2e-customers waits until the gate is open, then rings the SIPp customer."""
     if GATE_CONTEXT not in await asterisk.acli("dialplan show contexts"):  # once per Asterisk
@@ -372,3 +399,22 @@ async def test_declining_customer_is_recorded_and_not_retried(
     [journey] = [j for j in journeys if j["flow"] == "callback"]
     assert journey["outcome"] == "callback-declined" and "callback-declined" in said(journey)
     assert not obs.named("QueueCallerJoin")
+
+
+async def test_customer_who_never_answers_is_retried_then_failed(
+        asterisk: AsteriskInstance, tmp_path: Path, redis_url: str) -> None:
+    dialplans(tmp_path)
+    async with (observing(asterisk) as obs, SilentCustomer(asterisk.sip_port, 2) as customer,
+                running_service(asterisk, tmp_path, redis_url=redis_url, callbacks_lease=3.0, callbacks_poll=0.2,
+                                callbacks_retry_base=1.0, callbacks_ring_seconds=3.0,
+                                callbacks_channel="PJSIP/customer") as svc):
+        store = svc.app.services.callbacks
+        assert isinstance(store, CallbackStore)
+        cb, _ = await store.add(keep_place("+390212345098", "billing", now=time.time(), ewt=0.0, position=1,
+                                           max_attempts=2))
+        await svc.wait_for("the callback failed", lambda: fields(redis_url, cb.id).get("state") == "failed", 60)
+        rang = await customer.result(30)
+        assert rang.ok, rang.describe()
+    got = fields(redis_url, cb.id)
+    assert (got["outcome"], got["attempts"]) == ("no_answer", "2") and got["detail"].startswith("max attempts"), got
+    assert obs.originated(cb.id) == [f"cb-{cb.id}-1", f"cb-{cb.id}-2"]
