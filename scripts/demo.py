@@ -1,6 +1,8 @@
 """The demo: Asterisk 22 (from the sid chroot), the ivr service (`ivr serve`), Redis, the reference
 backend and the SMS sink; then one real SIP call (SIPp) from a known customer who asks for the
-balance with her PIN — and the call's journey printed from the service's HTTP endpoint.
+balance with her PIN — and the call's journey printed from the service's HTTP endpoint. Outside the
+demo office's hours (dialplans/schedules.yaml: Mon-Fri 08-20, Sat 09-13, Rome) she hears when the
+office opens again and leaves a message instead.
 
 Run by scripts/demo after scripts/setup. Everything runs on loopback and stops at the end.
 """
@@ -15,13 +17,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ivr.schedule import load_schedules  # noqa: E402
 from ivr.simulate import print_journey  # noqa: E402
-from tests.e2e.harness import AsteriskInstance, Dtmf, Pause, WaitHangup, run_call  # noqa: E402
+from tests.e2e.harness import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, espeak_wav, run_call  # noqa: E402,E501
 from tests.e2e.harness.ports import free_tcp_port  # noqa: E402
 from tests.redis_server import start_redis  # noqa: E402
 
@@ -40,6 +44,12 @@ def wait_http(url: str, seconds: float = 60) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def office_open() -> tuple[bool, str]:
+    schedules, _ = load_schedules(ROOT / "dialplans" / "schedules.yaml")
+    state = schedules["office"].state_at(datetime.now(UTC))
+    return state.state == "open", state.state
 
 
 def main() -> int:
@@ -63,12 +73,26 @@ def main() -> int:
                "IVR_REDIS_URL": redis.url, "IVR_BACKENDS_URL": f"http://127.0.0.1:{backend_port}",
                "IVR_SMS_URL": f"http://127.0.0.1:{sink_port}/messages", "IVR_AUTH_OTP_KEY": "demo-only-key-0123456789",
                "IVR_JOURNEYS_FILE": str(work / "journeys.jsonl")}
+        for what in ("voicemail", "announcements"):  # Asterisk records there: inside its chroot
+            host = asterisk.workdir / what
+            host.mkdir(parents=True, exist_ok=True)
+            env[f"IVR_{what.upper()}_DIR"] = str(host)
+            env[f"IVR_{what.upper()}_ASTERISK_DIR"] = asterisk.asterisk_path(host)
         print("starting the ivr service, Redis, the reference backend and the SMS sink ...", flush=True)
         procs.append(subprocess.Popen([IVR, "serve"], cwd=ROOT, env=env, stdout=log, stderr=log))
         wait_http(f"http://127.0.0.1:{backend_port}/health")
         wait_http(f"http://127.0.0.1:{http_port}/health")
-        print(f"calling the demo line as {CALLER} (Alice): balance, PIN 2468, then goodbye ...", flush=True)
-        steps = [Pause(4500), Dtmf("1"), Pause(3500), Dtmf("2468#"), Pause(12000), Dtmf("9"), WaitHangup(20000)]
+        is_open, state = office_open()
+        steps: list[Step]
+        if is_open:
+            print(f"calling the demo line as {CALLER} (Alice): balance, PIN 2468, then goodbye ...", flush=True)
+            steps = [Pause(4500), Dtmf("1"), Pause(3500), Dtmf("2468#"), Pause(12000), Dtmf("9"), WaitHangup(20000)]
+        else:
+            print(f"the demo office is {state} now: calling as {CALLER} (Alice), who hears when it opens again "
+                  "and leaves a message ...", flush=True)
+            voice = espeak_wav("Hello, this is Alice Morgan. Please call me back about my order tomorrow. " * 3,
+                               work / "message.wav")
+            steps = [Pause(2000), Speak(voice), Hangup()]
         result = asyncio.run(run_call(asterisk.sip_port, steps, caller_id=CALLER, time_limit=60))
         if not result.ok:
             print(result.describe())
