@@ -112,6 +112,7 @@ class Queue(Node):
     vars: Mapping[str, str] = field(default_factory=dict)
     route: bool = True  # apply dialplans/queues.yaml to the live queue state before joining
     announce_every: int = 0  # seconds between position/EWT announcements; 0 = hold music only
+    messages: tuple[PromptRef, ...] = ()  # periodic messages: one per announcement, in turn
 
     edges = ()
     optional_edges = ("timeout", "full", "empty", "continue", "voicemail", "callback")
@@ -130,6 +131,7 @@ class Queue(Node):
 
     def prompts(self) -> list[PromptRef]:
         found = super().prompts()
+        found += list(self.messages)
         if self.announce_every:
             names = ["queue-place", "queue-press-callback", "queue-press-voicemail", EWT_MORE]
             found += [PromptRef.parse(n) for n in names + [n for _, n in EWT_RANGES]]
@@ -193,7 +195,7 @@ class Queue(Node):
             await ctx.channel.exec_app("Queue", queue, options, "", "", str(self.timeout or ""))
             return (await ctx.channel.get_var("QUEUESTATUS") or "").upper()
         keys = "".join(k for k, edge in EXIT_KEYS.items() if edge in wired)
-        waited, position = 0, 0  # s of queue time used (announcements do not count), place to rejoin at
+        waited, position, turn = 0, 0, 0  # s of queue time used (announcements do not), place to rejoin at
         while True:
             slice_s = min(self.announce_every, self.timeout - waited) if self.timeout else self.announce_every
             args = [queue, options, "", "", str(slice_s)]
@@ -206,12 +208,14 @@ class Queue(Node):
                 return status
             raw = await ctx.channel.get_var("QUEUEPOSITION") or ""
             position = int(raw) if raw.isdigit() and int(raw) > 0 else max(1, position)
-            key = await self._announce(ctx, queue, position, keys)
+            key = await self._announce(ctx, queue, position, keys, turn)
+            turn += 1
             ctx.call.record(ctx.node_id, "queue-announce", position=position, key=key)
             if key:
                 return f"key:{key}"
 
-    async def _announce(self, ctx: NodeContext, queue: str, position: int, keys: str) -> str:
+    async def _announce(self, ctx: NodeContext, queue: str, position: int, keys: str, turn: int) -> str:
+        """Place and wait, then this turn's periodic message, then the keys; a key interrupts and wins."""
         board = ctx.services.queues
         ewt = board.estimate(queue, position)[0] if board is not None else None
         ctx.call.vars["queue_position"] = str(position)
@@ -219,6 +223,11 @@ class Queue(Node):
         names = ["queue-place"]
         if (ewt_name := ewt_prompt(ewt)) is not None:
             names.append(ewt_name)
-        names += [p for k, p in (("1", "queue-press-callback"), ("2", "queue-press-voicemail")) if k in keys]
         extra: dict[str, Any] = {"queue_position": str(position)}
-        return await ctx.play(PromptRef.parse(names), escape=keys, extra=extra)
+        key = await ctx.play(PromptRef.parse(names), escape=keys, extra=extra)
+        if not key and self.messages:
+            key = await ctx.play(self.messages[turn % len(self.messages)], escape=keys, extra=extra)
+        offers = [p for k, p in (("1", "queue-press-callback"), ("2", "queue-press-voicemail")) if k in keys]
+        if not key and offers:
+            key = await ctx.play(PromptRef.parse(offers), escape=keys, extra=extra)
+        return key

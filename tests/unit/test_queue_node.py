@@ -163,6 +163,18 @@ async def test_announcements_then_rejoin_at_the_same_position() -> None:
     assert call.outcome == "queue:support"
 
 
+async def test_periodic_messages_take_turns_between_place_and_keys() -> None:
+    params = ", announce_every: 20, messages: [queue-msg-web, {text: 'Orders ship within two days.'}]"
+    call, ch = await run(flow("support", params=params, edges="callback: cb"),
+                         queues=board({"support": 1}), statuses=["TIMEOUT", "TIMEOUT", "TIMEOUT", ""], position="2")
+    heard = prompts(ch)
+    assert heard.count("queue-place") == 3 and heard.count("queue-press-callback") == 3
+    first = heard.index("queue-place")
+    assert heard.index("queue-msg-web") < heard.index("queue-press-callback", first)  # message before the keys
+    assert heard.count("queue-msg-web") == 2  # turns: web, text, web
+    assert call.outcome == "queue:support"
+
+
 async def test_a_key_during_the_announcement_leaves_the_queue() -> None:
     call, ch = await run(flow("support", params=", announce_every: 20", edges="callback: cb, voicemail: vm"),
                          "1", queues=board({"support": 1}), statuses=["TIMEOUT"], position="3")
