@@ -153,6 +153,14 @@ async def test_record_then_recognise_where_audiosocket_is_off(asterisk: Asterisk
     assert left == []  # the recording was removed once recognised
 
 
+async def test_order_number_keyed_while_the_gather_listens(asterisk: AsteriskInstance, tmp_path: Path) -> None:
+    steps: list[Step] = [Pause(MENU_PROMPT_MS), Dtmf("2"), Pause(3500), Dtmf("4512", gap_ms=150)]
+    journey = await one_call(asterisk, tmp_path, steps)
+    keyed = menu_inputs(journey, "orders")
+    assert [(e["via"], e.get("value")) for e in keyed] == [("dtmf", "4512")], journey
+    assert visited(journey) == ["menu", "orders", "done"]
+
+
 VOSK = os.environ.get("IVR_VOSK_MODEL", "")
 
 
