@@ -146,3 +146,30 @@ async def test_audiosocket_that_never_connects_falls_back_to_the_keypad(monkeypa
     assert [app for app, _ in ch.apps] == ["AudioSocket"]
     assert visited(call)[:2] == ["menu", "balance"]
     assert [i["via"] for i in inputs(call, "menu")] == ["timeout", "dtmf"]
+
+
+async def test_record_then_recognise(tmp_path: Path) -> None:
+    """Without AudioSocket: RECORD FILE, then the recording is recognised (here "Asterisk" writes espeak-ng audio)."""
+    from ivr.testing import FakeChannel
+    from tests.e2e.harness.audio import espeak_wav
+
+    services = Services(Settings(), FakePrompts(), JourneyLog(None))
+    speech = SpeechService(SpeechSettings(audiosocket=False, record_dir=str(tmp_path / "rec")))
+    await speech.start()
+    services.features[FEATURE] = speech
+    takes = iter(["where is my order", "four five one two", "yes"])
+
+    def record(path: str) -> None:
+        espeak_wav(next(takes), Path(path + ".wav"), pad_seconds=1.0, pcm16=True)
+
+    channel = FakeChannel.scripted("t t t")  # the prompts play in full; the caller speaks at each recording
+    channel.on_record = record
+    try:
+        call, _ = await run(MENU, svc=services, channel=channel)
+    finally:
+        await speech.close()
+    assert speech.mode == "record"
+    assert [p.rsplit("/", 1)[0] for p in channel.recorded] == [str(tmp_path / "rec")] * 3
+    assert visited(call) == ["menu", "orders", "done"]
+    assert call.vars["order_number"] == "4512"
+    assert list((tmp_path / "rec").iterdir()) == []  # recordings are removed once recognised
