@@ -173,3 +173,65 @@ async def test_record_then_recognise(tmp_path: Path) -> None:
     assert visited(call) == ["menu", "orders", "done"]
     assert call.vars["order_number"] == "4512"
     assert list((tmp_path / "rec").iterdir()) == []  # recordings are removed once recognised
+
+
+class SocketCaller:
+    """Plays Asterisk's side of AudioSocket for a FakeChannel: each `EXEC AudioSocket` connects back to the
+    service and sends the next turn: speech (espeak-ng audio in 20 ms frames, then silence) or a key frame."""
+
+    def __init__(self, channel: object, turns: list[tuple[str, str]], tmp: Path) -> None:
+        self.turns = iter(turns)
+        self.tmp = tmp
+        self.closed_by_service = 0
+        self.channel = channel
+        self._exec = channel.exec_app  # type: ignore[attr-defined]
+        channel.exec_app = self.exec_app  # type: ignore[attr-defined]
+
+    async def exec_app(self, app: str, *args: str) -> int:
+        import asyncio
+        import uuid
+
+        from ivr.agi.audiosocket import Kind, encode, encode_audio, encode_uuid, read_frame
+        from ivr.speech.pcm import ulaw_to_linear
+        from tests.e2e.harness.audio import espeak_wav, wav_data
+
+        await self._exec(app, *args)
+        if app != "AudioSocket":
+            return 0
+        uid, _, address = args[0].partition(",")
+        host, _, port = address.rpartition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(encode_uuid(uuid.UUID(uid)))
+        kind, value = next(self.turns)
+        if kind == "say":
+            pcm = ulaw_to_linear(wav_data(espeak_wav(value, self.tmp / f"{len(value)}.wav", pad_seconds=1.5))[3])
+            writer.write(encode_audio(pcm))
+        else:  # the first key as a frame; the caller keys the rest after it (WAIT FOR DIGIT)
+            writer.write(encode(Kind.DTMF, value[:1].encode()))
+            self.channel.script.todo.extend(value[1:])  # type: ignore[attr-defined]
+        await writer.drain()
+        while (frame := await read_frame(reader)) is not None:
+            if frame.kind == Kind.HANGUP:
+                self.closed_by_service += 1
+                break
+        writer.close()
+        return 0
+
+
+async def test_streaming_over_audiosocket_speech_and_a_key_frame(tmp_path: Path) -> None:
+    from ivr.testing import FakeChannel
+
+    services = Services(Settings(), FakePrompts(), JourneyLog(None))
+    speech = SpeechService(SpeechSettings(mode="stream"))
+    await speech.start()
+    services.features[FEATURE] = speech
+    channel = FakeChannel.scripted("")  # prompts play in full; the caller answers over the socket
+    caller = SocketCaller(channel, [("say", "order status"), ("key", "4512")], tmp_path)
+    try:
+        call, _ = await run(MENU, svc=services, channel=channel)
+    finally:
+        await speech.close()
+    assert visited(call) == ["menu", "orders", "done"]
+    assert inputs(call, "menu")[0]["text"] == "order status"
+    assert [(i["via"], i.get("value")) for i in inputs(call, "orders")] == [("dtmf", "4512")]
+    assert caller.closed_by_service == 2  # the service ended each stream once it had its answer
