@@ -161,6 +161,18 @@ async def test_order_number_keyed_while_the_gather_listens(asterisk: AsteriskIns
     assert visited(journey) == ["menu", "orders", "done"]
 
 
+async def test_simultaneous_callers_are_each_understood(asterisk: AsteriskInstance, tmp_path: Path) -> None:
+    speech_flow(tmp_path)
+    steps: list[Step] = [Pause(MENU_PROMPT_MS), Speak(wav(tmp_path, "balance"), via="rtp_stream"), WaitHangup(40_000)]
+    async with running_service(asterisk, tmp_path) as svc:
+        result = await run_call(asterisk.sip_port, steps, calls=6, time_limit=120)
+        assert result.ok, result.describe()
+        journeys = await svc.journey_count(6, limit=60)
+    for journey in journeys:
+        assert visited(journey)[:2] == ["menu", "balance"], journey
+        assert menu_inputs(journey)[0]["via"] == "speech"
+
+
 VOSK = os.environ.get("IVR_VOSK_MODEL", "")
 
 
