@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ivr.channel import DTMF_KEYS
 from ivr.flows.prompt_ref import PromptRef
 from ivr.nodes.base import Node, node_type
-from ivr.nodes.listen import USE_KEYPAD, confirm, ear_for, listen, service_of
+from ivr.nodes.listen import confirm, ear_for, keypad_hint, listen, service_of
 from ivr.nodes.menu import INVALID, NO_INPUT
 from ivr.speech.grammar import Grammar
 from ivr.speech.intents import digits_of
@@ -136,7 +136,7 @@ class Gather(Node):
                             prompt = SAY_DIGITS
                         else:
                             ear = None
-                            await ctx.play(USE_KEYPAD)
+                            await keypad_hint(ctx)
                         continue
                     spoken = True
                 elif heard.key:

@@ -83,9 +83,15 @@ async def ear_for(ctx: NodeContext) -> Ear | None:
     if recognizer is None:
         if not any(e.kind == "speech" and e.detail.get("unavailable") for e in ctx.call.journey):
             ctx.call.record(ctx.node_id, "speech", unavailable=ctx.language)
-            await ctx.play(USE_KEYPAD)
+            await keypad_hint(ctx)
         return None
     return Ear(service, None if service.mode == "typed" else recognizer)
+
+
+async def keypad_hint(ctx: NodeContext) -> None:
+    """"Please use your keypad": a key pressed during it is kept for the prompt that follows."""
+    if key := await ctx.play(USE_KEYPAD, DTMF_KEYS):
+        ctx.call.typeahead += key
 
 
 async def listen(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ivr.channel import DTMF_KEYS
 from ivr.flows.prompt_ref import PromptRef
 from ivr.nodes.base import Node, node_type
-from ivr.nodes.listen import USE_KEYPAD, Ear, Heard, confirm, ear_for, listen, service_of
+from ivr.nodes.listen import Ear, Heard, confirm, ear_for, keypad_hint, listen, service_of
 from ivr.speech.grammar import Grammar
 from ivr.speech.intents import IntentMatch, IntentMatcher
 
@@ -104,7 +104,7 @@ class Menu(Node):
                     prompt, extra = EXAMPLES, {"examples": self.examples()}
                 else:
                     ear = grammar = None
-                    await ctx.play(USE_KEYPAD)
+                    await keypad_hint(ctx)
                 continue
             attempt += 1
             key = heard.key

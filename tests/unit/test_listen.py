@@ -77,7 +77,7 @@ async def test_unknown_phrase_reprompts_with_examples_then_keypad(svc: Services)
     call, ch = await run(MENU, 'say:"pizza" say:"weather" 1', svc=svc)
     assert visited(call)[:2] == ["menu", "balance"]
     heard = prompts(ch)
-    assert heard[:4] == ["main-menu", "speech-examples", "speech-use-keypad", "main-menu"]
+    assert heard[:4] == ["main-menu", "speech-examples", "speech-use-keypad", "goodbye"]  # "1" during the hint
     assert [i["via"] for i in inputs(call, "menu")] == ["speech", "speech", "dtmf"]
 
 
@@ -235,3 +235,11 @@ async def test_streaming_over_audiosocket_speech_and_a_key_frame(tmp_path: Path)
     assert inputs(call, "menu")[0]["text"] == "order status"
     assert [(i["via"], i.get("value")) for i in inputs(call, "orders")] == [("dtmf", "4512")]
     assert caller.closed_by_service == 2  # the service ended each stream once it had its answer
+
+
+async def test_a_key_pressed_during_the_keypad_hint_is_kept_for_the_menu(svc: Services) -> None:
+    doc = MENU.replace("start: menu", "start: it").replace(
+        "nodes:\n", "nodes:\n  it: {type: language, language: it, next: menu}\n")
+    call, ch = await run(doc, "0", svc=svc)
+    assert visited(call)[:3] == ["it", "menu", "agent"]
+    assert prompts(ch)[:1] == ["speech-use-keypad"] and "main-menu" not in prompts(ch)
