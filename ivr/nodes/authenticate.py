@@ -101,7 +101,7 @@ class Authenticate(Node):
         return False
 
     async def _pin(self, ctx: NodeContext, auth: Auth) -> bool:
-        for _ in range(self.tries):
+        for attempt_no in range(1, self.tries + 1):
             pin = await self._secret(ctx, self.pin_prompt, 4, 8)
             if pin is not None:
                 attempt = await with_filler(ctx, auth.verify_pin(ctx.call.customer_id, pin))
@@ -110,8 +110,13 @@ class Authenticate(Node):
                     return True
                 if attempt.locked:
                     raise AuthLocked("too many PIN failures")
-            await ctx.play(self.failed_prompt)
+            await self._try_again(ctx, attempt_no)
         return False
+
+    async def _try_again(self, ctx: NodeContext, attempt_no: int) -> None:
+        """The failed prompt between tries; after the last try `run` plays it (once, not twice)."""
+        if attempt_no < self.tries:
+            await ctx.play(self.failed_prompt)
 
     async def _otp(self, ctx: NodeContext, auth: Auth) -> bool:
         customer = ctx.call.customer
@@ -125,7 +130,7 @@ class Authenticate(Node):
             ctx.call.record(ctx.node_id, "auth", method="otp", ok=False, reason="rate-limited")
             return False
         await ctx.play(self.otp_sent_prompt)
-        for _ in range(self.tries):
+        for attempt_no in range(1, self.tries + 1):
             code = await self._secret(ctx, self.otp_prompt, 6, 6)
             if code is None:
                 continue
@@ -135,11 +140,11 @@ class Authenticate(Node):
                 return True
             if result is not OtpResult.WRONG:
                 return False  # expired, used, or too many attempts: a new code needs a new call
-            await ctx.play(self.failed_prompt)
+            await self._try_again(ctx, attempt_no)
         return False
 
     async def _card(self, ctx: NodeContext, auth: Auth) -> bool:
-        for _ in range(self.tries):
+        for attempt_no in range(1, self.tries + 1):
             last4 = await self._secret(ctx, self.card_prompt, 4, 4)
             dob_digits = await self._ask(self.dob_prompt, 8, 8).collect(ctx)
             dob = _dob(dob_digits or "", ctx.call.language)
@@ -150,7 +155,7 @@ class Authenticate(Node):
                     return True
                 if attempt.locked:
                     raise AuthLocked("too many card failures")
-            await ctx.play(self.failed_prompt)
+            await self._try_again(ctx, attempt_no)
         return False
 
     async def _locked(self, ctx: NodeContext) -> str:
