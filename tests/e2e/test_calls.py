@@ -23,7 +23,7 @@ async def test_language_and_menu_reach_the_right_queue(asterisk: AsteriskInstanc
     assert journey["language"] == "it" and journey["outcome"] == "queue:support-it"
     assert visited(journey) == ["identify", "choose_language", "italiano", "hours", "main_menu", "agent", "support_it"]
     assert [j["Queue"] for j in joins] == ["support-it"]
-    assert said(journey) == ["welcome", "main-menu", "transfer-agent"]
+    assert said(journey) == ["welcome", "speech-use-keypad", "main-menu", "transfer-agent"]
 
 
 async def test_invalid_key_then_timeouts_then_fallback(asterisk: AsteriskInstance, tmp_path: Path) -> None:

@@ -119,8 +119,8 @@ async def test_italian_customer_hears_order_status_in_italian(
         journey = await giulia.journey()
         played = st.played(giulia.channel, mark)
     assert journey["language"] == "it" and journey["outcome"] == "hangup"
-    assert said(journey) == ["greet-known", "main-menu", "enter-pin", "enter-order", "order-status-is",
-                             "order-eta-is", "anything-else", "goodbye"]
+    assert said(journey) == ["greet-known", "speech-use-keypad", "main-menu", "enter-pin", "enter-order",
+                             "order-status-is", "order-eta-is", "anything-else", "goodbye"]
     [order] = [e for e in events(journey, "lookup") if e.get("what") == "order_status"]
     assert order["result"] == "next"
     # what Asterisk played: Italian throughout, the order's state in Italian, the date in Asterisk's own sounds
