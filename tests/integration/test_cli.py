@@ -39,7 +39,7 @@ def test_bad_setting_names_its_key(tmp_path: Path) -> None:
 
 
 def test_simulate_prints_the_journey(tmp_path: Path) -> None:
-    project_copy(tmp_path)
+    project_copy(tmp_path, anytime=True)  # the office open, whatever the time of day
     env = {"IVR_PROMPTS_CACHE": str(PROMPT_CACHE)}
     done = run("simulate", "main", "--keys", "2 0", "--json", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
