@@ -45,7 +45,7 @@ def test_simulate_prints_the_journey(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     journey = json.loads(done.stdout.strip().splitlines()[-1])
     assert journey["outcome"] == "queue:support-it" and journey["language"] == "it"
-    assert "Per il saldo del conto" in done.stdout   # the prompts, as text, on the way
+    assert "Per favore, usa la tastiera" in done.stdout   # the prompts, as text, on the way (in Italian)
 
 
 def test_prompts_build_twice_renders_nothing_the_second_time(tmp_path: Path) -> None:
