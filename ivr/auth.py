@@ -1,10 +1,9 @@
 """Caller authentication: PIN and card checks under a cross-call lockout, and one-time codes by SMS.
 
-Lockout: a sliding window per account (a sorted set of failure times, scored by Redis' own clock,
-trimmed and counted in one Lua script). Reaching `max_failures` within `failure_window` sets a lock
-key for `lockout` seconds and clears the window. Chosen over INCR + EXPIRE, whose fixed window lets
-2 × (max - 1) failures through around its boundary. While Redis is down every method raises
-`StoreUnavailable`: the flow hands the caller to a human instead of skipping the check.
+Lockout (ivr/lockout.py): sliding windows of failures per account, per caller id and for the whole
+service, each attempt reserved atomically before the backend checks it, so concurrent guesses cannot race
+past the limit. While Redis is down every method raises `StoreUnavailable`: the flow hands the caller to a
+human instead of skipping the check.
 
 One-time codes: 6 digits from `secrets`, stored only as HMAC-SHA256(server key, account, code) for
 `otp_ttl` seconds; verification is one Lua script (check, count, consume), so a code works once, and
@@ -26,6 +25,7 @@ from datetime import date
 from ivr import store as keys
 from ivr.backends.protocols import Accounts
 from ivr.errors import AuthLocked, StoreUnavailable
+from ivr.lockout import Attempt, Lockout, LockoutSettings, Reservation
 from ivr.secret import Secret
 from ivr.sms import SmsGateway, mask_phone, otp_text
 from ivr.store import Store
@@ -44,6 +44,11 @@ class AuthSettings:
     max_failures: int = 5  # per account, across calls, within failure_window
     failure_window: float = keys.AUTH_FAILURE_WINDOW
     lockout: float = keys.AUTH_LOCKOUT
+    caller_max_failures: int = 10  # per caller id, over every account, within caller_window
+    caller_window: float = 3600.0
+    caller_lockout: float = 3600.0
+    global_max_failures: int = 200  # the whole service, within global_window: past it no check is made
+    global_window: float = 60.0
     otp_digits: int = 6
     otp_ttl: float = keys.OTP_TTL
     otp_max_attempts: int = 3
@@ -51,12 +56,24 @@ class AuthSettings:
     otp_send_window: float = keys.OTP_SEND_WINDOW
 
     def __post_init__(self) -> None:
-        if min(self.tries_per_call, self.max_failures, self.otp_max_attempts, self.otp_sends) < 1:
+        limits = (self.tries_per_call, self.max_failures, self.otp_max_attempts, self.otp_sends,
+                  self.caller_max_failures, self.global_max_failures)
+        if min(limits) < 1:
             raise ValueError("attempt and send limits must be at least 1")
+        windows = (self.failure_window, self.lockout, self.caller_window, self.caller_lockout, self.global_window)
+        if min(windows) <= 0:
+            raise ValueError("windows and lockouts must be above 0 s")
         if not 0 < self.otp_ttl <= 600:
             raise ValueError("otp_ttl must be within (0, 600] s (NIST SP 800-63B: at most 10 minutes)")
         if not 6 <= self.otp_digits <= 10:
             raise ValueError("otp_digits must be 6..10")
+
+    def lockout_settings(self) -> LockoutSettings:
+        return LockoutSettings(
+            max_failures=self.max_failures, failure_window=self.failure_window, lockout=self.lockout,
+            caller_max_failures=self.caller_max_failures, caller_window=self.caller_window,
+            caller_lockout=self.caller_lockout, global_max_failures=self.global_max_failures,
+            global_window=self.global_window)
 
 
 class OtpResult(enum.Enum):
@@ -70,32 +87,6 @@ class OtpResult(enum.Enum):
 class OtpRateLimited(AuthLocked):
     """Too many codes were sent to this phone number recently."""
 
-
-@dataclass(frozen=True)
-class Attempt:
-    """Outcome of one PIN / card check; `remaining` failures are left before the account locks."""
-
-    ok: bool
-    remaining: int
-
-    @property
-    def locked(self) -> bool:
-        return not self.ok and self.remaining == 0
-
-
-_RECORD_FAILURE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-local n = redis.call('ZCARD', KEYS[1])
-if n >= tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  redis.call('DEL', KEYS[1])
-end
-return n
-"""
 
 _ISSUE = """
 local n = redis.call('INCR', KEYS[1])
@@ -119,37 +110,6 @@ end
 if redis.call('HINCRBY', KEYS[1], 'tries', 1) >= tonumber(ARGV[2]) then return 'too_many_attempts' end
 return 'wrong'
 """
-
-
-class Lockout:
-    """Failures of an account counted across calls and processes (see the module docstring)."""
-
-    def __init__(self, store: Store, settings: AuthSettings) -> None:
-        self.store = store
-        self.settings = settings
-
-    async def is_locked(self, account: str) -> bool:
-        return await self.store.exists(keys.auth_lock(account))
-
-    async def ensure_unlocked(self, account: str) -> None:
-        if await self.is_locked(account):
-            raise AuthLocked(f"account {account} is locked")
-
-    async def record_failure(self, account: str) -> int:
-        """Count one failure; returns how many are left before the lock (0: now locked)."""
-        s = self.settings
-        nonce = secrets.token_hex(8)
-        args: list[str | int] = [keys.ms(s.failure_window), s.max_failures, keys.ms(s.lockout), nonce]
-        names = [keys.auth_failures(account), keys.auth_lock(account)]
-        count = int(await self.store.eval(_RECORD_FAILURE, names, args))
-        remaining = max(0, s.max_failures - count)
-        if remaining == 0:
-            log.warning("account %s locked for %.0f s after %d failures", account, s.lockout, count)
-        return remaining
-
-    async def reset(self, account: str) -> None:
-        """After a success: forget the account's failures (an active lock stays)."""
-        await self.store.delete(keys.auth_failures(account))
 
 
 class OneTimeCodes:
@@ -211,34 +171,34 @@ class Auth:
     ) -> None:
         self.settings = settings or AuthSettings()
         self.accounts = accounts
-        self.lockout = Lockout(store, self.settings)
+        self.lockout = Lockout(store, self.settings.lockout_settings())
         self.otp = OneTimeCodes(store, otp_key, self.settings, sms)
 
-    async def is_locked(self, account: str) -> bool:
-        return await self.lockout.is_locked(account)
-
-    async def record_failure(self, account: str) -> int:
-        return await self.lockout.record_failure(account)
+    async def is_locked(self, account: str, caller_id: str = "") -> bool:
+        return await self.lockout.is_locked(account, caller_id)
 
     async def reset(self, account: str) -> None:
         await self.lockout.reset(account)
 
-    async def verify_pin(self, account: str, pin: Secret) -> Attempt:
-        """Raises AuthLocked (before asking the backend) when locked; BackendError if it fails."""
-        await self.lockout.ensure_unlocked(account)
-        ok = bool(_PIN.match(pin.reveal())) and await self.accounts.verify_pin(account, pin)
-        return await self._settle(account, "PIN", ok)
+    async def verify_pin(self, account: str, pin: Secret, caller_id: str = "") -> Attempt:
+        """Raises AuthLocked (before asking the backend) when a limit is reached; BackendError if it fails."""
+        reservation = await self.lockout.reserve(account, caller_id)
+        async with self.lockout.withdrawn_on_error(reservation):
+            ok = bool(_PIN.match(pin.reveal())) and await self.accounts.verify_pin(account, pin)
+        return await self._settle(reservation, "PIN", ok)
 
-    async def verify_card(self, account: str, last4: Secret, dob: date) -> Attempt:
-        await self.lockout.ensure_unlocked(account)
-        ok = bool(_LAST4.match(last4.reveal())) and await self.accounts.verify_card(account, last4, dob)
-        return await self._settle(account, "card", ok)
+    async def verify_card(self, account: str, last4: Secret, dob: date, caller_id: str = "") -> Attempt:
+        reservation = await self.lockout.reserve(account, caller_id)
+        async with self.lockout.withdrawn_on_error(reservation):
+            ok = bool(_LAST4.match(last4.reveal())) and await self.accounts.verify_card(account, last4, dob)
+        return await self._settle(reservation, "card", ok)
 
-    async def _settle(self, account: str, what: str, ok: bool) -> Attempt:
-        if ok:
-            await self.lockout.reset(account)
-            log.info("%s check for %s: ok", what, account)
-            return Attempt(True, self.settings.max_failures)
-        remaining = await self.lockout.record_failure(account)
-        log.info("%s check for %s: wrong (%d before lockout)", what, account, remaining)
-        return Attempt(False, remaining)
+    async def reject(self, account: str, caller_id: str = "") -> Attempt:
+        """An account number nobody has: counted like a wrong PIN on it, so both sound the same."""
+        return await self._settle(await self.lockout.reserve(account, caller_id), "PIN", False)
+
+    async def _settle(self, reservation: Reservation, what: str, ok: bool) -> Attempt:
+        attempt = await self.lockout.settle(reservation, ok)
+        log.info("%s check for %s: %s", what, reservation.account,
+                 "ok" if ok else f"wrong ({attempt.remaining} before lockout)")
+        return attempt

@@ -1,4 +1,4 @@
-"""The `ivr` command: serve | check | prompts build | simulate | emergency."""
+"""The `ivr` command: serve | check | prompts build | simulate | emergency | auth."""
 
 from __future__ import annotations
 
@@ -113,6 +113,16 @@ def cmd_emergency(args: argparse.Namespace) -> int:
                                by=by, as_json=args.json))
 
 
+def cmd_auth(args: argparse.Namespace) -> int:
+    from ivr.auth_admin import command
+
+    settings = _settings(args)
+    logs.setup("WARNING")  # the unlock's own log line (who, what) is printed
+    by = args.by or f"{getpass.getuser()}@{socket.gethostname()}"
+    return asyncio.run(command(settings, args.auth_command, account=args.account or "",
+                               caller_id=getattr(args, "caller", None) or "", by=by, as_json=args.json))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ivr", description=__doc__)
     p.add_argument("--config", help="settings file (default: $IVR_CONFIG or ./ivr.toml)")
@@ -155,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
         ep.add_argument("--by", help="who (recorded and logged; default: user@host)")
         ep.add_argument("--json", action="store_true", help="print JSON")
         ep.set_defaults(func=cmd_emergency)
+    a = sub.add_parser("auth", help="PIN lockouts (Redis: redis.url)",
+                       description="Exit codes: 0 done (status: not locked), 1 status: locked, 2 bad input or "
+                       "settings, 3 Redis unavailable.")
+    aus = a.add_subparsers(dest="auth_command", required=True)
+    un = aus.add_parser("unlock", help="lift a lockout now (logged and audited with who and when)")
+    un.add_argument("account", nargs="?", help="account number")
+    un.add_argument("--caller", help="also (or only) lift the lock of this caller id")
+    ast = aus.add_parser("status", help="is the account locked, and how many failures are in its window")
+    ast.add_argument("account", help="account number")
+    for ap in (un, ast):
+        ap.add_argument("--by", help="who (recorded and logged; default: user@host)")
+        ap.add_argument("--json", action="store_true", help="print JSON")
+        ap.set_defaults(func=cmd_auth)
     return p
 
 

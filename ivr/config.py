@@ -30,7 +30,7 @@ class Settings:
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_user: str = "ivr"
-    ami_secret: str = "change-me"
+    ami_secret: str = field(default="change-me", repr=False)
     flows_dir: Path = Path("dialplans")
     prompts_dir: Path = Path("prompts")
     prompts_cache: Path = Path("var/prompts")
@@ -45,17 +45,22 @@ class Settings:
     log_format: str = "text"  # text | json
     redis_url: str = ""  # shared state (auth counters, OTPs, callbacks); empty = paths that need it go to a human
     backends_url: str = ""  # self-service backends (the reference backend's contract); empty = none
-    backends_token: str = ""  # bearer token for the backends (prefer the IVR_BACKENDS_TOKEN environment variable)
+    # bearer token for the backends (prefer the IVR_BACKENDS_TOKEN environment variable)
+    backends_token: str = field(default="", repr=False)
     backends_filler_after: float = 1.5  # seconds before "one moment while I look that up"
     sms_url: str = ""  # SMS gateway: POST {to, text}
-    sms_token: str = ""
-    auth_otp_key: str = ""  # HMAC key for one-time codes, the same on every instance (IVR_AUTH_OTP_KEY)
+    sms_token: str = field(default="", repr=False)
+    # HMAC key for one-time codes, the same on every instance (IVR_AUTH_OTP_KEY)
+    auth_otp_key: str = field(default="", repr=False)
     phone_region: str = "US"  # how national caller ids are read (E.164 normalisation)
-    http_token: str = ""  # bearer token for changing endpoints (POST/DELETE); empty = they are refused
+    identify_greet: str = "first"  # the name a caller identified by caller id only hears: full, first, none
+    # bearer token for changing endpoints (POST/DELETE); empty = they are refused
+    http_token: str = field(default="", repr=False)
     voicemail_dir: Path = Path("var/voicemail")  # where messages are recorded (service-side path)
     voicemail_asterisk_dir: str = ""  # how Asterisk sees voicemail_dir; empty = the same absolute path
     voicemail_webhook: str = ""  # POSTed {id, caller, language, reason, time, file} for each message
-    voicemail_webhook_token: str = ""  # bearer token for the webhook (prefer IVR_VOICEMAIL_WEBHOOK_TOKEN)
+    # bearer token for the webhook (prefer IVR_VOICEMAIL_WEBHOOK_TOKEN)
+    voicemail_webhook_token: str = field(default="", repr=False)
     voicemail_webhook_backoff: float = 2.0  # s before the first retry of a failed webhook; doubles each time
     voicemail_webhook_max_backoff: float = 3600.0  # retries never wait longer than this (s); they never stop
     voicemail_max_seconds: int = 120  # default longest message
@@ -89,6 +94,7 @@ class Settings:
         return self.announcements_asterisk_dir or str(self.announcements_dir.resolve())
 
 
+GREET_POLICIES = ("full", "first", "none")
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
@@ -173,6 +179,9 @@ def load_settings(
     settings = Settings(**converted, extra=extra)
     if settings.callbacks_mode not in ("customer_first", "agent_first"):
         raise ConfigError(f"setting callbacks_mode: {settings.callbacks_mode!r} is not customer_first or agent_first")
+    if settings.identify_greet not in GREET_POLICIES:
+        raise ConfigError(f"setting identify_greet: {settings.identify_greet!r} is not one of "
+                          f"{', '.join(GREET_POLICIES)}")
     if settings.default_language not in settings.languages:
         raise ConfigError(f"setting default_language: {settings.default_language!r} is not in languages")
     if problems := _recording_problems(settings):  # voicemail and the ops line

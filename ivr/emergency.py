@@ -193,4 +193,4 @@ class EmergencySwitch:
 async def _close(pubsub: PubSub | None) -> None:
     if pubsub is not None:
         with contextlib.suppress(Exception):
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]

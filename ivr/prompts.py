@@ -73,6 +73,9 @@ def parse_variables(text: str) -> set[str]:
     return names
 
 
+_SPACE_BEFORE_MARK = re.compile(r" +([,.;:!?])")
+
+
 def fill(text: str, variables: Mapping[str, str], where: str = "") -> str:
     """Put variable values into a text as given; a missing one is spoken as nothing (logged), never raised."""
     try:
@@ -82,7 +85,8 @@ def fill(text: str, variables: Mapping[str, str], where: str = "") -> str:
         return text
     for name in sorted(names - variables.keys()):
         log.warning("prompt %s: variable %r is not set; spoken as nothing", where, name)
-    return " ".join(text.format_map({name: str(variables.get(name, "")) for name in names}).split())
+    spoken = " ".join(text.format_map({name: str(variables.get(name, "")) for name in names}).split())
+    return _SPACE_BEFORE_MARK.sub(r"\1", spoken)  # "Hello , welcome" when a name is empty → "Hello, welcome"
 
 
 def _line(node: yaml.Node) -> int:

@@ -84,9 +84,20 @@ def registered_values() -> list[str]:
 
 
 def redact(text: str, *, digits: bool = False) -> str:
-    """`text` with every live secret value masked, and with `digits` every run of 4+ digits too."""
+    """`text` with no live secret in it; with `digits`, no run of 4+ digits either.
+
+    A safety net that must not become an oracle: a secret made of digits (a PIN, a code) is looked for
+    only as a whole number of its own, never inside a longer one, and where one is found *every* run of
+    4+ digits of the text is masked. So `+12025550101` is never damaged because a live PIN is 5550, and a
+    masked record does not show where the secret stood among its numbers. Other secrets (tokens: long,
+    random) are masked wherever they occur. Code must not log secure values at all: this only catches
+    mistakes.
+    """
     for value in registered_values():
-        if value in text:
+        if value.isdigit():
+            if not digits and re.search(rf"(?<!\d){value}(?!\d)", text):
+                digits = True
+        elif value in text:
             text = text.replace(value, MASK)
     return _DIGIT_RUN.sub(MASK, text) if digits else text
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -44,6 +45,26 @@ def auth_failures(account: str) -> str:
 def auth_lock(account: str) -> str:
     """Present while the account is locked out; TTL AUTH_LOCKOUT."""
     return f"{PREFIX}:auth:lock:{_part(account)}"
+
+
+def _caller_tag(caller_id: str) -> str:
+    """A caller id as a key part: hashed, so key names carry no phone number (and any text is safe)."""
+    return hashlib.sha256((caller_id or "anonymous").encode()).hexdigest()[:24]
+
+
+def auth_caller_failures(caller_id: str) -> str:
+    """Sorted set of the failed checks made from one caller id, over every account; TTL its window."""
+    return f"{PREFIX}:auth:cfail:{_caller_tag(caller_id)}"
+
+
+def auth_caller_lock(caller_id: str) -> str:
+    """Present while a caller id may not try any account; TTL the caller lockout."""
+    return f"{PREFIX}:auth:clock:{_caller_tag(caller_id)}"
+
+
+AUTH_GLOBAL_FAILURES = f"{PREFIX}:auth:gfail"  # sorted set of every failed check of the service; TTL its window
+AUTH_AUDIT = f"{PREFIX}:auth:audit"  # stream of ops actions on authentication (unlocks): who, when, what
+AUTH_AUDIT_MAX = 10_000  # entries kept (XADD MAXLEN ~)
 
 
 # --- auth: one-time codes ---

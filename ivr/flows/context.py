@@ -29,6 +29,9 @@ class NodeContext:
     node_id: str
     run_subflow: SubflowRunner
 
+    def __repr__(self) -> str:  # never the call's vars, typeahead or the services' settings
+        return f"NodeContext(call={self.call.uniqueid!r}, flow={self.flow.name!r}, node={self.node_id!r})"
+
     @property
     def language(self) -> str:
         return self.call.language

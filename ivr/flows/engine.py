@@ -49,6 +49,7 @@ class Engine:
             uniqueid=channel.uniqueid, flow=flow_name, caller_id=_caller_id(env.get("callerid", "")),
             dialed=env.get("dnid", "") or env.get("extension", ""),
             language=language if language in settings.languages else settings.default_language,
+            greet=settings.identify_greet,
         )
         flows = self._flows()
         self.services.journeys.started(call)

@@ -72,10 +72,10 @@ class Authenticate(Node):
         if auth is None:
             raise StoreUnavailable("authentication needs Redis and the accounts backend")
         call = ctx.call
-        if not call.customer_id and not await self._account(ctx):
-            return self._done(ctx, "failed", "unknown-account")
         try:
-            if await auth.is_locked(call.customer_id):
+            if not call.customer_id and not await self._account(ctx, auth):
+                return self._done(ctx, "failed", f"{self.methods[0]}-failed")  # as a wrong secret: no enumeration
+            if await auth.is_locked(call.customer_id, call.caller_id):
                 return await self._locked(ctx)
             for method in self.methods:
                 ok = await getattr(self, f"_{method}")(ctx, auth)
@@ -87,24 +87,56 @@ class Authenticate(Node):
         call.auth_level = "verified"
         return self._done(ctx, "ok", "verified")
 
-    async def _account(self, ctx: NodeContext) -> bool:
-        """An unknown caller keys the account (customer) number."""
-        for _ in range(self.tries):
+    async def _account(self, ctx: NodeContext, auth: Auth) -> bool:
+        """An unknown caller keys the account (customer) number; True once a customer is found.
+
+        A number nobody has is not told apart from a wrong secret: the caller is asked for the first
+        method's secret as often as for a real account, hears the same failures, and each try counts
+        against that number, the caller id and the service like a wrong PIN (so it locks alike)."""
+        number = ""
+        for attempt_no in range(1, self.tries + 1):
             gather = Gather(prompt=self.account_prompt, var="account", min_digits=3, max_digits=12, retries=1)
-            number = await gather.collect(ctx)
-            if number and number.isdigit():
-                customer = await with_filler(ctx, backends(ctx).directory.by_id(number))
-                if customer is not None:
-                    await apply_customer(ctx, customer, use_language=False)
-                    return True
+            number = await gather.collect(ctx) or ""
+            if number.isdigit():
+                break
+            await self._try_again(ctx, attempt_no)
+        else:
             await ctx.play(self.failed_prompt)
+            return False
+        caller = ctx.call.caller_id
+        if await auth.is_locked(number, caller):
+            raise AuthLocked("account locked")
+        customer = await with_filler(ctx, backends(ctx).directory.by_id(number))
+        if customer is not None:
+            await apply_customer(ctx, customer, use_language=False)
+            return True
+        method = self.methods[0]
+        if method == "otp":
+            await ctx.play(self.otp_sent_prompt)
+        for attempt_no in range(1, self.tries + 1):
+            if await self._decoy(ctx, method):
+                attempt = await auth.reject(number, caller)
+                ctx.call.record(ctx.node_id, "auth", method=method, ok=False)
+                if attempt.locked:
+                    raise AuthLocked("too many failures")
+            await self._try_again(ctx, attempt_no)
+        await ctx.play(self.failed_prompt)
         return False
+
+    async def _decoy(self, ctx: NodeContext, method: str) -> bool:
+        """Ask for `method`'s secret as for a real account, and drop it; False when nothing was keyed."""
+        if method == "card":
+            last4 = await self._secret(ctx, self.card_prompt, 4, 4)
+            dob = await self._ask(self.dob_prompt, 8, 8).collect(ctx)
+            return last4 is not None and bool(dob)
+        prompt, lo, hi = (self.otp_prompt, 6, 6) if method == "otp" else (self.pin_prompt, 4, 8)
+        return await self._secret(ctx, prompt, lo, hi) is not None
 
     async def _pin(self, ctx: NodeContext, auth: Auth) -> bool:
         for attempt_no in range(1, self.tries + 1):
             pin = await self._secret(ctx, self.pin_prompt, 4, 8)
             if pin is not None:
-                attempt = await with_filler(ctx, auth.verify_pin(ctx.call.customer_id, pin))
+                attempt = await with_filler(ctx, auth.verify_pin(ctx.call.customer_id, pin, ctx.call.caller_id))
                 ctx.call.record(ctx.node_id, "auth", method="pin", ok=attempt.ok)
                 if attempt.ok:
                     return True
@@ -149,7 +181,7 @@ class Authenticate(Node):
             dob_digits = await self._ask(self.dob_prompt, 8, 8).collect(ctx)
             dob = _dob(dob_digits or "", ctx.call.language)
             if last4 is not None and dob is not None:
-                attempt = await with_filler(ctx, auth.verify_card(ctx.call.customer_id, last4, dob))
+                attempt = await with_filler(ctx, auth.verify_card(ctx.call.customer_id, last4, dob, ctx.call.caller_id))
                 ctx.call.record(ctx.node_id, "auth", method="card", ok=attempt.ok)
                 if attempt.ok:
                     return True

@@ -20,6 +20,7 @@ from ivr.flows.prompt_ref import PromptRef
 from ivr.nodes.base import Node, node_type
 from ivr.nodes.listen import confirm, ear_for, keypad_hint, listen, service_of
 from ivr.nodes.menu import INVALID, NO_INPUT
+from ivr.secret import Secret
 from ivr.speech.grammar import Grammar
 from ivr.speech.intents import digits_of
 from ivr.speech.recognizer import Recognition
@@ -164,7 +165,7 @@ class Gather(Node):
             ctx.call.record(ctx.node_id, "input", via="dtmf", valid=ok, attempt=attempt, **detail)
             if ok and (self.confirm not in (True, "always") or await self._confirmed(ctx, digits)):
                 if self.secure:
-                    ctx.call.secure[self.var] = digits
+                    ctx.call.secure[self.var] = Secret(digits)
                 else:
                     ctx.call.vars[self.var] = digits
                 return "next"

@@ -81,13 +81,13 @@ async def test_lock_expires_after_the_lockout(backend: Running, stores: list[Sto
 
 async def test_failures_slide_out_of_the_window(backend: Running, stores: list[Store]) -> None:
     auth, client = await _auth(stores[0], backend, max_failures=3, failure_window=0.4)
-    assert await auth.record_failure("1003") == 2
-    assert await auth.record_failure("1003") == 1
+    assert (await auth.reject("1003")).remaining == 2
+    assert (await auth.reject("1003")).remaining == 1
     await asyncio.sleep(0.5)
-    assert await auth.record_failure("1003") == 2  # the old two are out of the window
+    assert (await auth.reject("1003")).remaining == 2  # the old two are out of the window
     assert not await auth.is_locked("1003")
     await auth.reset("1003")
-    assert await auth.record_failure("1003") == 2
+    assert (await auth.reject("1003")).remaining == 2
     await client.close()
 
 

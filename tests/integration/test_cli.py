@@ -94,3 +94,25 @@ def test_serve_reloads_on_sighup_and_stops_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 0, out
     assert "flows loaded (SIGHUP)" in out and "stopping" in out
+
+
+def test_auth_unlock_lifts_a_lock_and_says_who(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    from ivr.store import AUTH_AUDIT, auth_failures, auth_lock
+
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r.set(auth_lock("1003"), "1", px=600_000)
+    r.zadd(auth_failures("1003"), {"a": 1})
+    env = {"IVR_REDIS_URL": redis_url}
+    status = run("auth", "status", "1003", cwd=tmp_path, env=env)
+    assert status.returncode == 1 and "locked for" in status.stdout
+    done = run("auth", "unlock", "1003", "--by", "ops-desk", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "account 1003 unlocked by ops-desk (was locked)" in done.stderr
+    assert not r.exists(auth_lock("1003")) and not r.exists(auth_failures("1003"))
+    [(_, entry)] = r.xrange(AUTH_AUDIT)[-1:]
+    assert entry["action"] == "unlock" and entry["account"] == "1003" and entry["by"] == "ops-desk"
+    assert entry["at"].startswith("20") and entry["was_locked"] == "1"
+    assert run("auth", "status", "1003", cwd=tmp_path, env=env).returncode == 0
+    assert run("auth", "unlock", "10x3", cwd=tmp_path, env=env).returncode == 2

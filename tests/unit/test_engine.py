@@ -130,7 +130,7 @@ async def test_gather_too_short_reprompts_then_invalid_edge() -> None:
 async def test_secure_gather_never_records_digits() -> None:
     flow = GATHER.replace("var: account", "var: pin\n    secure: true").replace('"{account}"', '"1"')
     call, ch = await run(flow, "4 7 1 1 #")
-    assert call.secure["pin"] == "4711" and "pin" not in call.vars
+    assert call.secure["pin"].reveal() == "4711" and "pin" not in call.vars
     text = repr(call.summary())
     assert "4711" not in text and "'length': 4" in text
 
@@ -217,3 +217,16 @@ async def test_queue_timeout_follows_edge() -> None:
     call, _ = await run(flow, channel=ch)
     assert [a[1][0] for a in ch.apps][:2] == ["billing", "support"]
     assert ch.apps[0][1][4] == "30"
+
+
+def test_the_name_prompts_may_say_follows_identify_greet_until_verified() -> None:
+    from ivr.call import Call
+
+    call = Call("u", "main", customer_name="Alice Morgan", auth_level="identified")
+    said = {}
+    for greet in ("full", "first", "none"):
+        call.greet = greet
+        said[greet] = call.variables()["customer_name"]
+    assert said == {"full": "Alice Morgan", "first": "Alice", "none": ""}
+    call.auth_level = "verified"
+    assert call.variables()["customer_name"] == "Alice Morgan"

@@ -171,7 +171,7 @@ def test_fill_and_parse_variables(caplog: pytest.LogCaptureFixture) -> None:
         "order_number", "order_status"}
     assert fill("Hi {name}, {{braces}} stay.", {"name": "Ann {x}"}) == "Hi Ann {x}, {braces} stay."
     with caplog.at_level(logging.WARNING, logger="ivr.prompts"):
-        assert fill("Hello {customer_name}, welcome back.", {}, "greet") == "Hello , welcome back."
+        assert fill("Hello {customer_name}, welcome back.", {}, "greet") == "Hello, welcome back."
         assert fill("broken {", {}, "inline") == "broken {"
     assert "variable 'customer_name' is not set" in caplog.text and "spoken literally" in caplog.text
 
@@ -210,7 +210,7 @@ async def test_variables_are_filled_and_missing_ones_never_raise(store: PromptSt
     assert r.description == "Ciao Giulia." and synth.calls[-1] == ("Ciao Giulia.", "it")
     with caplog.at_level(logging.WARNING, logger="ivr.prompts"):
         r = await store.resolve("hello", "en", {})
-    assert r.description == "Hello , welcome back." and "customer_name" in caplog.text
+    assert r.description == "Hello, welcome back." and "customer_name" in caplog.text
     r2 = await store.resolve("hello", "en", {"customer_name": "Bob"})
     assert r2.path != r.path and len(synth.calls) == 3
 

@@ -98,3 +98,25 @@ def test_filter_redacts_leaks_args_tracebacks_and_secure_records() -> None:
 def test_filter_never_drops_records() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "broken %d", ("nope",), None)
     assert RedactingFilter().filter(record) is True
+
+
+def test_redaction_is_no_oracle_and_spares_unrelated_numbers() -> None:
+    """A live PIN inside a longer number changes nothing; found on its own, it takes every number with it,
+    so a log reader learns neither its digits nor which of the numbers it was."""
+    pin = Secret("5550")
+    assert redact("calling +12025550101 back") == "calling +12025550101 back"
+    assert redact("order 55501 and 15550") == "order 55501 and 15550"
+    assert redact("pin 5550 from +12025550101 port 4573") == f"pin {MASK} from +{MASK} port {MASK}"
+    assert redact("account 1003 keyed 5550") == f"account {MASK} keyed {MASK}"
+    token = Secret("tok-7f3a9c2e51d04b86")
+    assert redact("Authorization: Bearer tok-7f3a9c2e51d04b86") == f"Authorization: Bearer {MASK}"
+    assert pin.reveal() and token.reveal()
+
+
+def test_filter_does_not_damage_a_caller_id_that_contains_a_live_pin() -> None:
+    logger, stream = _logger_with_stream()
+    install(logger)
+    pin = Secret("5550")
+    logger.info("caller +12025550101 identified")
+    assert stream.getvalue().strip() == "caller +12025550101 identified"
+    assert pin.reveal() == "5550"
