@@ -54,7 +54,7 @@ async def test_stopped_redis_fails_fast_and_recovers(store: Store, redis_server:
     assert await store.ping()
     redis_server.stop()
     try:
-        for op in (auth.is_locked("1001"), auth.record_failure("1001"), auth.reset("1001"),
+        for op in (auth.is_locked("1001"), auth.reject("1001"), auth.reset("1001"),
                    auth.otp.issue("1001", "+12025550101"), auth.otp.verify("1001", code)):
             assert await _timed(op) < 1.0
         assert not await store.ping()
@@ -63,7 +63,7 @@ async def test_stopped_redis_fails_fast_and_recovers(store: Store, redis_server:
     # the same Store (its pooled connections died with the server) works again; AOF kept the data
     assert await store.ping()
     assert await auth.is_locked("1001") is False
-    assert await auth.record_failure("1001") == 4
+    assert (await auth.reject("1001")).remaining == 4
     assert await auth.otp.verify("1001", code) is OtpResult.OK  # Lua scripts are re-loaded
 
 
