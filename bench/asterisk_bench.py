@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from ivr.prompts import PromptCatalog, PromptStore  # noqa: E402
 from ivr.tts import TtsRenderer  # noqa: E402
-from tests.e2e.harness import AsteriskInstance, Dtmf, Hangup, Pause, run_call  # noqa: E402
-from tests.e2e.harness.ports import free_tcp_port  # noqa: E402
+from lab import AsteriskInstance, Dtmf, Hangup, Pause, run_call  # noqa: E402
+from lab.ports import free_tcp_port  # noqa: E402
 
 STEPS = [Pause(2500), Dtmf("1"), Pause(3000), Dtmf("0"), Pause(4000), Hangup()]
 TICK = os.sysconf("SC_CLK_TCK")

@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from ivr.schedule import load_schedules  # noqa: E402
 from ivr.simulate import print_journey  # noqa: E402
-from tests.e2e.harness import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, espeak_wav, run_call  # noqa: E402,E501
-from tests.e2e.harness.ports import free_tcp_port  # noqa: E402
-from tests.redis_server import start_redis  # noqa: E402
+from lab import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, espeak_wav, run_call  # noqa: E402,E501
+from lab.ports import free_tcp_port  # noqa: E402
+from lab.redis_server import start_redis  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 IVR = str(ROOT / ".venv" / "bin" / "ivr")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.redis_server import RedisServer, start_redis
+from lab.redis_server import RedisServer, start_redis
 
 
 @pytest.fixture(scope="session")

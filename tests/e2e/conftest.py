@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness.asterisk import AsteriskInstance, ChrootMissing
+from lab.asterisk import AsteriskInstance, ChrootMissing
 
 HERE = Path(__file__).resolve().parent
 _LOG_MARK = pytest.StashKey[int]()

@@ -1,7 +1,7 @@
 """Kit for the identity e2e tests: a phone the test drives key by key, the identity stack on real Asterisk,
 and a collector of everything the calls logged (for the secret audit).
 
-**Phone.** The harness's callers (:func:`tests.e2e.harness.run_call`) play a fixed list of steps. A caller
+**Phone.** The harness's callers (:func:`lab.run_call`) play a fixed list of steps. A caller
 who reads a one-time code off an SMS has to learn the digits during the call, so :class:`Phone` is a SIPp
 UAC that, before each key, waits for a SIP ``INFO`` that the test sends straight to SIPp's port (the call's
 Call-ID, chosen with ``-cid_str``; Asterisk never sees it). The INFO names the scenario message to jump to:
@@ -30,10 +30,10 @@ import aiohttp
 from ivr import refbackend, smssink
 from ivr.refbackend.app import Running
 from ivr.smssink import SINK, SmsSink
-from tests.e2e.harness import AsteriskInstance, CallResult, WaitHangup
-from tests.e2e.harness.ports import free_udp_port, free_udp_range
-from tests.e2e.harness.rtp import RtpTimeline
-from tests.e2e.harness.sipp import HOST, _common_args, _run, _send, _workdir, uac_scenario
+from lab import AsteriskInstance, CallResult, WaitHangup
+from lab.ports import free_udp_port, free_udp_range
+from lab.rtp import RtpTimeline
+from lab.sipp import HOST, _common_args, _run, _send, _workdir, uac_scenario
 from tests.e2e.servicekit import Service, running_service
 
 OTP_KEY = "e2e-otp-key-0123456789abcdef"

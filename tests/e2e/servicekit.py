@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ivr.app import App
+from lab import AsteriskInstance
 from tests.appkit import settings_for
-from tests.e2e.harness import AsteriskInstance
 
 
 @dataclass

@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 from ivr.callbacks import CallbackStore
-from tests.e2e.harness import AgentPhone, AsteriskInstance
+from lab import AgentPhone, AsteriskInstance
 from tests.e2e.servicekit import running_service
 from tests.e2e.test_dialer_crash import Customers, Serve, add_due, callback_store, dialplans, fields, observing, until
 

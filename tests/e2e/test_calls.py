@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.e2e.harness import AsteriskInstance, Dtmf, Hangup, Pause, WaitHangup, run_call
+from lab import AsteriskInstance, Dtmf, Hangup, Pause, WaitHangup, run_call
 from tests.e2e.servicekit import running_service, said, visited
 
 

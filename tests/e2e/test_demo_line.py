@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from lab import AsteriskInstance, Dtmf, Hangup, Pause, Speak, WaitHangup, espeak_wav, run_call
 from tests.appkit import ALWAYS_OPEN, project_copy
-from tests.e2e.harness import AsteriskInstance, Dtmf, Hangup, Pause, Speak, WaitHangup, espeak_wav, run_call
 from tests.e2e.servicekit import running_service, said, visited
 from tests.e2e.test_voicemail_ops import dirs, telephone_wav
 

@@ -34,12 +34,12 @@ import redis
 from ivr.ami import AmiClient
 from ivr.callbacks import Callback, CallbackStore, keep_place
 from ivr.store import Store, callback_number, connect
+from lab import AsteriskInstance, CallResult
+from lab.ports import free_tcp_port, free_udp_port, free_udp_range
+from lab.procs import die_with_parent
+from lab.rtp import RtpTimeline
+from lab.sipp import _bound, _common_args, _exec, _pause, _run, _send, _workdir, register, uas_scenario
 from tests.appkit import project_copy
-from tests.e2e.harness import AsteriskInstance, CallResult
-from tests.e2e.harness.ports import free_tcp_port, free_udp_port, free_udp_range
-from tests.e2e.harness.procs import die_with_parent
-from tests.e2e.harness.rtp import RtpTimeline
-from tests.e2e.harness.sipp import _bound, _common_args, _exec, _pause, _run, _send, _workdir, register, uas_scenario
 from tests.e2e.servicekit import running_service, said
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import (
+from lab import (
     AgentPhone,
     AsteriskInstance,
     Dtmf,
@@ -29,8 +29,8 @@ from tests.e2e.harness import (
     run_call,
     wav_duration,
 )
-from tests.e2e.harness.asterisk import CONF_DIR, Settings, render_config
-from tests.e2e.harness.audio import wav_data
+from lab.asterisk import CONF_DIR, Settings, render_config
+from lab.audio import wav_data
 
 
 # ------------------------------------------------------------------------ a tiny FastAGI responder

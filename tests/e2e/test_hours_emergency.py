@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from lab import AsteriskInstance, Pause, WaitHangup, run_call
 from tests.appkit import project_copy
-from tests.e2e.harness import AsteriskInstance, Pause, WaitHangup, run_call
 from tests.e2e.servicekit import Service, running_service, said, visited
 
 ROME = ZoneInfo("Europe/Rome")

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import redis
 
-from tests.e2e.harness import AsteriskInstance
+from lab import AsteriskInstance
+from lab.redis_server import start_redis
 from tests.e2e.identity_e2e_kit import Audit, IdentityStack, capture_logs, events, identity_service, leaks, said
 from tests.identitykit import ALICE, BOB, GIULIA
-from tests.redis_server import start_redis
 
 PINS = {ALICE: "2468", GIULIA: "1357", BOB: "9753"}
 WRONG = ["7315", "6047", "5802", "4639", "2591"]  # wrong PINs Bob keys (no demo PIN, no likely log number)

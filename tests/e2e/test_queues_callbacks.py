@@ -11,8 +11,7 @@ import redis
 
 from ivr.callbacks import CallbackStore
 from ivr.store import callback as callback_key
-from tests.appkit import project_copy
-from tests.e2e.harness import (
+from lab import (
     AgentPhone,
     AsteriskInstance,
     CallResult,
@@ -23,9 +22,10 @@ from tests.e2e.harness import (
     WaitHangup,
     run_call,
 )
-from tests.e2e.harness.ports import free_udp_port, free_udp_range
-from tests.e2e.harness.rtp import RtpTimeline
-from tests.e2e.harness.sipp import _bound, _common_args, _exec, _pause, _run, _workdir, register, uas_scenario
+from lab.ports import free_udp_port, free_udp_range
+from lab.rtp import RtpTimeline
+from lab.sipp import _bound, _common_args, _exec, _pause, _run, _workdir, register, uas_scenario
+from tests.appkit import project_copy
 from tests.e2e.servicekit import running_service, said
 
 FLOW = """

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from lab import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, run_call
+from lab.audio import espeak_wav
 from tests.appkit import project_copy
-from tests.e2e.harness import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, run_call
-from tests.e2e.harness.audio import espeak_wav
 from tests.e2e.servicekit import running_service, said, visited
 
 FLOW = """

@@ -30,8 +30,8 @@ from ivr import refbackend, smssink
 from ivr.audio import duration_seconds
 from ivr.smssink import SINK, SmsSink
 from ivr.store import EMERGENCY
+from lab import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, espeak_wav, run_call
 from tests.appkit import project_copy
-from tests.e2e.harness import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, espeak_wav, run_call
 from tests.e2e.servicekit import Service, running_service, said, visited
 
 OPS_PHONE = "+12025550190"  # account 9001, "Ops Desk", tier ops, PIN 8642 (ivr/refbackend/seed.py)

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from ivr.ami import AmiClient
-from tests.redis_server import free_port
+from lab.redis_server import free_port
 
 
 class FakeAmi:

@@ -22,7 +22,7 @@ from ivr.secret import Secret
 from ivr.sms import HttpSmsGateway
 from ivr.smssink import serve as serve_sink
 from ivr.store import connect
-from tests.redis_server import free_port
+from lab.redis_server import free_port
 
 KEY = Secret("audit-otp-key-0123456789abcdef")
 

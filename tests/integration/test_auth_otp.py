@@ -16,7 +16,7 @@ from ivr.secret import Secret
 from ivr.sms import HttpSmsGateway
 from ivr.smssink import serve as serve_sink
 from ivr.store import Store, connect, otp_code
-from tests.redis_server import free_port
+from lab.redis_server import free_port
 
 KEY = Secret("test-otp-key-0123456789abcdef")
 PHONE = "+12025550101"

@@ -105,7 +105,7 @@ async def test_card_and_dob_share_the_lockout(backend: Running, stores: list[Sto
 
 
 async def test_backend_failure_is_not_a_wrong_pin(stores: list[Store]) -> None:
-    from tests.redis_server import free_port
+    from lab.redis_server import free_port
 
     client = BackendClient("accounts", f"http://127.0.0.1:{free_port()}", timeout=0.5, retries=0)
     auth = Auth(stores[0], HttpAccounts(client), otp_key=KEY)

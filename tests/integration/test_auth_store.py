@@ -14,7 +14,7 @@ from ivr.auth import Auth, OtpResult
 from ivr.errors import StoreUnavailable
 from ivr.secret import Secret
 from ivr.store import Store, StoreSettings, connect
-from tests.redis_server import RedisServer
+from lab.redis_server import RedisServer
 
 KEY = Secret("test-otp-key-0123456789abcdef")
 
@@ -77,7 +77,7 @@ async def test_hung_redis_times_out_in_half_a_second(black_hole: str) -> None:
 
 
 async def test_unreachable_redis_at_start_up_is_not_fatal() -> None:
-    from tests.redis_server import free_port
+    from lab.redis_server import free_port
 
     store = connect(f"redis://127.0.0.1:{free_port()}/0")
     assert not await store.ping()

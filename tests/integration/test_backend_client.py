@@ -15,7 +15,7 @@ from ivr.backends import BackendClient, BackendNotFound, CircuitBreaker
 from ivr.errors import BackendError, BackendTimeout, BackendUnavailable
 from ivr.refbackend import Running, start_site
 from ivr.secret import Secret
-from tests.redis_server import free_port
+from lab.redis_server import free_port
 
 
 def _state(breaker: CircuitBreaker) -> str:

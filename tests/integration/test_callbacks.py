@@ -15,7 +15,7 @@ import pytest
 from ivr.callbacks import Callback, CallbackStore, keep_place, keep_place_due, slot
 from ivr.dialer import Dialer, OriginateResult, RetryPolicy, action_id, after_attempt, channel_ids
 from ivr.store import CALLBACKS_DUE, Store, callback_lease, callback_number, connect
-from tests.redis_server import RedisServer
+from lab.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

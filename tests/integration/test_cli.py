@@ -11,8 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from lab.redis_server import free_port
 from tests.appkit import PROMPT_CACHE, project_copy
-from tests.redis_server import free_port
 
 IVR = [sys.executable, "-m", "ivr.cli"]
 

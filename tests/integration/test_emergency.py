@@ -12,7 +12,7 @@ import pytest
 from ivr.emergency import Announcement, EmergencySwitch, normalise_prompt
 from ivr.errors import StoreUnavailable
 from ivr.store import EMERGENCY, Store, connect
-from tests.redis_server import RedisServer
+from lab.redis_server import RedisServer
 
 
 @pytest.fixture

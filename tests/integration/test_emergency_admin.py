@@ -17,8 +17,8 @@ from pathlib import Path
 import aiohttp
 
 from ivr.app import App
+from lab.redis_server import free_port
 from tests.appkit import project_copy, running
-from tests.redis_server import free_port
 
 IVR = [sys.executable, "-m", "ivr.cli"]
 TOKEN = "s3cret-admin-token"

@@ -57,7 +57,7 @@ async def test_reload_endpoint_reports_findings(tmp_path: Path) -> None:
 
 
 async def test_health_is_degraded_while_ami_is_down(tmp_path: Path) -> None:
-    from tests.redis_server import free_port
+    from lab.redis_server import free_port
 
     async with running(tmp_path, ami_enabled=True, ami_port=free_port()) as app, \
             aiohttp.ClientSession(f"http://127.0.0.1:{app.http_port}") as http, http.get("/health") as r:

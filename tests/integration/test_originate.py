@@ -15,7 +15,7 @@ from ivr.dialer import Dialer, action_id, channel_ids
 from ivr.originate import AmiOriginator
 from ivr.store import Store, connect
 from ivr.store import callback as callback_key
-from tests.redis_server import free_port
+from lab.redis_server import free_port
 
 
 class OriginateAmi:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from ivr.refbackend import Database, Running, create_app, serve, start_site
 from ivr.secret import Secret
-from tests.redis_server import free_port
+from lab.redis_server import free_port
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 ROOT = str(Path(__file__).resolve().parents[2])

@@ -19,7 +19,7 @@ from ivr.secret import Secret
 from ivr.sms import HttpSmsGateway
 from ivr.smssink import SINK, SmsSink
 from ivr.smssink import serve as serve_sink
-from tests.redis_server import free_port
+from lab.redis_server import free_port
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import numpy as np
 from aiohttp import web
 
 from ivr.voicemail import VoicemailStore, WebhookNotifier
+from lab.ports import free_tcp_port
 from tests.appkit import running
-from tests.e2e.harness.ports import free_tcp_port
 
 META = dict(caller="+12025550101", time="2026-03-10T15:30:00+00:00", language="en", reason="closed")
 

@@ -151,7 +151,7 @@ async def test_audiosocket_that_never_connects_falls_back_to_the_keypad(monkeypa
 async def test_record_then_recognise(tmp_path: Path) -> None:
     """Without AudioSocket: RECORD FILE, then the recording is recognised (here "Asterisk" writes espeak-ng audio)."""
     from ivr.testing import FakeChannel
-    from tests.e2e.harness.audio import espeak_wav
+    from lab.audio import espeak_wav
 
     services = Services(Settings(), FakePrompts(), JourneyLog(None))
     speech = SpeechService(SpeechSettings(audiosocket=False, record_dir=str(tmp_path / "rec")))
@@ -193,7 +193,7 @@ class SocketCaller:
 
         from ivr.agi.audiosocket import Kind, encode, encode_audio, encode_uuid, read_frame
         from ivr.speech.pcm import ulaw_to_linear
-        from tests.e2e.harness.audio import espeak_wav, wav_data
+        from lab.audio import espeak_wav, wav_data
 
         await self._exec(app, *args)
         if app != "AudioSocket":

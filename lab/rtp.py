@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.harness.audio import wav_data
+from lab.audio import wav_data
 
 PT_PCMU = 0
 PT_EVENT = 101

@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.harness.ports import free_tcp_port, free_udp_port, free_udp_range
-from tests.e2e.harness.procs import die_with_parent
+from lab.ports import free_tcp_port, free_udp_port, free_udp_range
+from lab.procs import die_with_parent
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "asterisk-conf"
 DEFAULT_ROOT = Path(os.environ.get("IVR_ASTERISK_ROOT", "~/.cache/ivr/asterisk-sid")).expanduser()
 RTP_PORTS = 200  # per instance: 2 ports (RTP+RTCP) per call, 100 calls

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from tests.e2e.harness.audio import wav_duration
-from tests.e2e.harness.ports import free_udp_port, free_udp_range
-from tests.e2e.harness.procs import die_with_parent
-from tests.e2e.harness.rtp import RtpTimeline
+from lab.audio import wav_duration
+from lab.ports import free_udp_port, free_udp_range
+from lab.procs import die_with_parent
+from lab.rtp import RtpTimeline
 
 HOST = "127.0.0.1"
 
@@ -50,7 +50,7 @@ class Dtmf:
 
 @dataclass(frozen=True)
 class Speak:
-    """Play an 8 kHz mu-law WAV as PCMU (see :func:`tests.e2e.harness.audio.espeak_wav`) and wait
+    """Play an 8 kHz mu-law WAV as PCMU (see :func:`lab.audio.espeak_wav`) and wait
     for it to finish. ``via="pcap"`` (default) sends it in the same RTP stream as the digits;
     ``via="rtp_stream"`` uses SIPp's own player (another source port and SSRC)."""
 
