@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr.prompts import PromptCatalog, PromptStore  # noqa: E402
-from ivr.tts import TtsRenderer  # noqa: E402
+from ivr.media.prompts import PromptCatalog, PromptStore  # noqa: E402
+from ivr.media.tts import TtsRenderer  # noqa: E402
 from lab import AsteriskInstance, Dtmf, Hangup, Pause, run_call  # noqa: E402
 from lab.ports import free_tcp_port  # noqa: E402
 

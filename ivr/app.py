@@ -9,34 +9,34 @@ import signal
 
 from aiohttp import web
 
+from ivr.admin.http import make_app
 from ivr.agi.channel import AgiChannel
 from ivr.agi.server import AgiServer, script_name
 from ivr.agi.session import AgiSession
 from ivr.ami import AmiClient
-from ivr.callbacks import CallbackStore
 from ivr.config import Settings
 from ivr.diagnostics import errors
-from ivr.dialer import Dialer
-from ivr.emergency import EmergencySwitch
 from ivr.errors import ConfigError
 from ivr.flows.engine import Engine
 from ivr.flows.registry import FlowRegistry
-from ivr.http import make_app
+from ivr.identity.sms import HttpSmsGateway
+from ivr.identity.wiring import auth_from, backends_from
 from ivr.journeys import JourneyLog
 from ivr.logs import current_call
+from ivr.media.prompts import PromptCatalog, PromptStore
+from ivr.media.tts import TtsRenderer
 from ivr.nodes.lookup import flush_crm
-from ivr.originate import AmiOriginator
-from ivr.prompts import PromptCatalog, PromptStore
-from ivr.queuestate import QueueBoard
-from ivr.queuestate import refresh as refresh_queues
+from ivr.ops.emergency import EmergencySwitch
+from ivr.ops.voicemail import VoicemailStore, WebhookNotifier
+from ivr.queueing.callbacks import CallbackStore
+from ivr.queueing.dialer import Dialer
+from ivr.queueing.originate import AmiOriginator
+from ivr.queueing.queuestate import QueueBoard
+from ivr.queueing.queuestate import refresh as refresh_queues
 from ivr.services import Services
-from ivr.sms import HttpSmsGateway
 from ivr.speech.service import FEATURE as SPEECH
 from ivr.speech.service import SpeechService
 from ivr.store import connect as connect_store
-from ivr.tts import TtsRenderer
-from ivr.voicemail import VoicemailStore, WebhookNotifier
-from ivr.wiring import auth_from, backends_from
 
 log = logging.getLogger("ivr.app")
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.secret import Secret
+from ivr.identity.secret import Secret
 
 
 @dataclass

@@ -49,7 +49,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             settings = dataclasses.replace(settings, flows_dir=root / "dialplans", prompts_dir=root / "prompts")
         else:
             settings = dataclasses.replace(settings, flows_dir=root)
-    from ivr.wiring import auth_settings
+    from ivr.identity.wiring import auth_settings
 
     auth_settings(settings)  # a bad [auth] value is a ConfigError (exit 2) naming its key
     flows, _, found = check_all(settings)
@@ -66,8 +66,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts_build(args: argparse.Namespace) -> int:
-    from ivr.prompts import PromptCatalog, PromptStore
-    from ivr.tts import TtsRenderer
+    from ivr.media.prompts import PromptCatalog, PromptStore
+    from ivr.media.tts import TtsRenderer
 
     settings = _settings(args)
     logs.setup("WARNING")
@@ -103,7 +103,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_emergency(args: argparse.Namespace) -> int:
-    from ivr.emergency_admin import command
+    from ivr.ops.emergency_admin import command
 
     settings = _settings(args)
     logs.setup("ERROR")
@@ -114,7 +114,7 @@ def cmd_emergency(args: argparse.Namespace) -> int:
 
 
 def cmd_auth(args: argparse.Namespace) -> int:
-    from ivr.auth_admin import command
+    from ivr.identity.admin import command
 
     settings = _settings(args)
     logs.setup("WARNING")  # the unlock's own log line (who, what) is printed

@@ -27,7 +27,7 @@ class _Json(logging.Formatter):
 
 def setup(level: str = "INFO", fmt: str = "text") -> None:
     """Configure the root logger once (idempotent): call id on every line, secret redaction."""
-    from ivr import secret
+    from ivr.identity import secret
 
     root = logging.getLogger()
     for h in list(root.handlers):

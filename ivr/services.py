@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ivr.config import Settings
 
 if TYPE_CHECKING:
-    from ivr.auth import Auth
     from ivr.backends.http import Backends
-    from ivr.callbacks import CallbackStore
-    from ivr.emergency import EmergencySwitch
+    from ivr.identity.auth import Auth
     from ivr.journeys import JourneyLog
-    from ivr.queuestate import QueueBoard
+    from ivr.ops.emergency import EmergencySwitch
+    from ivr.ops.voicemail import VoicemailStore
+    from ivr.queueing.callbacks import CallbackStore
+    from ivr.queueing.queuestate import QueueBoard
     from ivr.store import Store
-    from ivr.voicemail import VoicemailStore
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Resolved:
 
 
 class PromptResolver(Protocol):
-    """What nodes need from the prompt store (ivr.prompts.PromptStore implements it)."""
+    """What nodes need from the prompt store (ivr.media.prompts.PromptStore implements it)."""
 
     async def resolve(self, name: str, language: str, variables: Mapping[str, str]) -> Any: ...
 

@@ -32,7 +32,7 @@ def _part(value: str) -> str:
     return value
 
 
-# --- auth: lockout (sliding window of failures, see ivr/auth.py) and lock flag ---
+# --- auth: lockout (sliding window of failures, see ivr/identity/auth.py) and lock flag ---
 AUTH_FAILURE_WINDOW = 15 * 60.0  # s: failures counted within any window this long
 AUTH_LOCKOUT = 15 * 60.0  # s: how long an account stays locked once it reaches the limit
 

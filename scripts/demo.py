@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr.schedule import load_schedules  # noqa: E402
+from ivr.ops.schedule import load_schedules  # noqa: E402
 from ivr.simulate import print_journey  # noqa: E402
 from lab import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, espeak_wav, run_call  # noqa: E402,E501
 from lab.ports import free_tcp_port  # noqa: E402
@@ -31,7 +31,7 @@ from lab.redis_server import start_redis  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 IVR = str(ROOT / ".venv" / "bin" / "ivr")
-CALLER = "+12025550101"  # Alice Morgan, VIP, PIN 2468 (demo data: ivr/refbackend/seed.py)
+CALLER = "+12025550101"  # Alice Morgan, VIP, PIN 2468 (demo data: ivr/demo/refbackend/seed.py)
 
 
 def wait_http(url: str, seconds: float = 60) -> None:
@@ -63,8 +63,8 @@ def main() -> int:
         sounds = asterisk.sounds_dir()
         sink_port, backend_port, http_port = free_tcp_port(), free_tcp_port(), free_tcp_port()
         log = (work / "services.log").open("wb")
-        procs.append(subprocess.Popen([PY, "-m", "ivr.smssink", "--port", str(sink_port)], stdout=log, stderr=log))
-        procs.append(subprocess.Popen([PY, "-m", "ivr.refbackend", "--port", str(backend_port), "--db",
+        procs.append(subprocess.Popen([PY, "-m", "ivr.demo.smssink", "--port", str(sink_port)], stdout=log, stderr=log))
+        procs.append(subprocess.Popen([PY, "-m", "ivr.demo.refbackend", "--port", str(backend_port), "--db",
                                        str(work / "ref.sqlite"), "--sms-url",
                                        f"http://127.0.0.1:{sink_port}/messages"], stdout=log, stderr=log))
         env = {**os.environ, "IVR_AGI_PORT": str(asterisk.agi_port), "IVR_HTTP_PORT": str(http_port),

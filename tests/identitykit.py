@@ -12,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from ivr import refbackend, smssink
 from ivr.app import App
-from ivr.smssink import SINK, SmsSink
+from ivr.demo import refbackend, smssink
+from ivr.demo.smssink import SINK, SmsSink
 from tests.appkit import settings_for
 
 ALICE = "+12025550101"   # 1001, VIP, English, PIN 2468, USD 12345.67

@@ -15,7 +15,7 @@ import aiohttp
 
 from ivr.backends.breaker import CircuitBreaker
 from ivr.errors import BackendError, BackendTimeout, BackendUnavailable
-from ivr.secret import Secret
+from ivr.identity.secret import Secret
 
 log = logging.getLogger("ivr.backends")
 

@@ -1,4 +1,4 @@
-"""HTTP implementations of the backend protocols (the contract is ivr/refbackend/openapi.yaml)."""
+"""HTTP implementations of the backend protocols (the contract is ivr/demo/refbackend/openapi.yaml)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ivr.backends.breaker import CircuitBreaker
 from ivr.backends.client import BackendClient, BackendNotFound
 from ivr.backends.protocols import Balance, Customer, Interaction, OrderStatus, ResetTicket
 from ivr.errors import BackendUnavailable
-from ivr.secret import Secret
+from ivr.identity.secret import Secret
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
-from ivr.secret import Secret
+from ivr.identity.secret import Secret
 
 
 @dataclass(frozen=True)

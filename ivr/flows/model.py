@@ -44,8 +44,8 @@ class FlowSet:
 
     flows: Mapping[str, Flow] = field(default_factory=dict)
     version: str = ""
-    schedules: Mapping[str, Any] = field(default_factory=dict)  # name → ivr.schedule.Schedule
-    routing: Any = None  # ivr.routing.RoutingRules
+    schedules: Mapping[str, Any] = field(default_factory=dict)  # name → ivr.ops.schedule.Schedule
+    routing: Any = None  # ivr.queueing.routing.RoutingRules
 
     def get(self, name: str) -> Flow | None:
         return self.flows.get(name)

@@ -16,9 +16,9 @@ from ivr.config import Settings
 from ivr.diagnostics import Diagnostic, errors
 from ivr.flows.loader import load_flows
 from ivr.flows.model import FlowSet
-from ivr.prompts import PromptCatalog, PromptStore
-from ivr.routing import RoutingRules, load_routing
-from ivr.schedule import Schedule, load_schedules
+from ivr.media.prompts import PromptCatalog, PromptStore
+from ivr.ops.schedule import Schedule, load_schedules
+from ivr.queueing.routing import RoutingRules, load_routing
 
 log = logging.getLogger("ivr.reload")
 

@@ -1,7 +1,7 @@
 """`announcement`: play the emergency announcement in force (if any), then go on.
 
 The announcement is read from memory (`EmergencySwitch.active()`, kept within a second of Redis by
-pub/sub), so a call costs no Redis round trip. What is played (see ivr.emergency_admin):
+pub/sub), so a call costs no Redis round trip. What is played (see ivr.ops.emergency_admin):
 a catalogue prompt in the caller's language; a recording at an absolute path; or text rendered by TTS
 in the default language. When a prompt cannot be resolved, its `text` is spoken instead; a name that
 is not in the catalogue is played as one of Asterisk's own sounds.
@@ -13,14 +13,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ivr.emergency_admin import TEXT_ONLY
 from ivr.errors import CallEnded, IvrError
+from ivr.media.prompts import PromptNotFound
 from ivr.nodes.base import Node, node_type
-from ivr.prompts import PromptNotFound
+from ivr.ops.emergency_admin import TEXT_ONLY
 
 if TYPE_CHECKING:
-    from ivr.emergency import Announcement
     from ivr.flows.context import NodeContext
+    from ivr.ops.emergency import Announcement
 
 log = logging.getLogger("ivr.call")
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from ivr.auth import Auth, OtpRateLimited, OtpResult
 from ivr.errors import AuthLocked, StoreUnavailable
 from ivr.flows.prompt_ref import PromptRef
+from ivr.identity.auth import Auth, OtpRateLimited, OtpResult
+from ivr.identity.secret import Secret
 from ivr.nodes.backend_call import apply_customer, backends, with_filler
 from ivr.nodes.base import Node, node_type
 from ivr.nodes.gather import Gather
-from ivr.secret import Secret
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext

@@ -2,7 +2,7 @@
 
 `callback` (reached from a queue node's `callback` edge, or offered with `offer`):
 number = the caller id ("1: this number, 2: another number") or keyed in; normalised to E.164 and checked
-with `ivr.phone` against `settings.callbacks_regions` (premium-rate, foreign, invalid → `refused`, with
+with `ivr.queueing.phone` against `settings.callbacks_regions` (premium-rate, foreign, invalid → `refused`, with
 a prompt). Kind `keep_place`: due when the caller would have reached an agent (now + EWT at their
 position); kind `slot`: "1 within the hour, 2 tomorrow morning (09:00-12:00 in `timezone`)".
 Stored with `CallbackStore.add` (one live callback per number → `exists`). Edges: `next` (stored),
@@ -11,7 +11,7 @@ Stored with `CallbackStore.add` (one live callback per number → `exists`). Edg
 `callback_call` runs first in the `callback` flow (Asterisk's [ivr-callbacks] passes the id as the AGI
 argument, `agi_arg_1`, or the channel variable IVR_CALLBACK_ID): it loads the callback (queue, language,
 tier into the call) and records what happened on the callback's hash: `answer` (accepted/declined,
-read by `ivr.originate` to settle the attempt) and `flow_outcome`.
+read by `ivr.queueing.originate` to settle the attempt) and `flow_outcome`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ivr.callbacks import Callback, keep_place, slot
 from ivr.errors import StoreUnavailable
 from ivr.flows.prompt_ref import PromptRef
 from ivr.nodes.base import Node, node_type
-from ivr.phone import CallbackPolicy, check_callback_number
+from ivr.queueing.callbacks import Callback, keep_place, slot
+from ivr.queueing.phone import CallbackPolicy, check_callback_number
 from ivr.store import callback as callback_key
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ import holidays as holidays_lib
 from ivr.errors import IvrError
 from ivr.nodes.announcement import active_announcement, play_announcement
 from ivr.nodes.base import Node, node_type
-from ivr.schedule import Schedule, ScheduleState
+from ivr.ops.schedule import Schedule, ScheduleState
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext

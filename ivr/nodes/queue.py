@@ -5,7 +5,7 @@ customer id and name, tier, verification level, the menu path, and any `vars` of
 Secure input (`call.secure`) is never among them.
 
 Routing (before joining). With rules for the queue in `dialplans/queues.yaml` and live state on the
-`QueueBoard` (AMI events), `ivr.routing` picks the language variant and the tier's priority
+`QueueBoard` (AMI events), `ivr.queueing.routing` picks the language variant and the tier's priority
 (`QUEUE_PRIO`), then joins, overflows to another queue, or takes the `voicemail` / `callback` edge
 (a callback *offer*: wire it to a `callback` node). An edge that is not wired joins the queue anyway
 (no dead end). A queue the board knows nothing about yet (AMI down, just started) is joined as asked.
@@ -40,11 +40,11 @@ from typing import TYPE_CHECKING, Any
 
 from ivr.flows.prompt_ref import PromptRef
 from ivr.nodes.base import STOP, Node, node_type
-from ivr.routing import Decision, RoutingRules, choose_queue, route
+from ivr.queueing.routing import Decision, RoutingRules, choose_queue, route
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext
-    from ivr.queuestate import QueueBoard
+    from ivr.queueing.queuestate import QueueBoard
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 QUEUE_TEMPLATE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")  # e.g. "{queue}": the queue a call variable names

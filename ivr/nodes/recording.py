@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from ivr.errors import CallEnded, StoreUnavailable
 from ivr.flows.prompt_ref import PromptRef
+from ivr.media.recordings import RecordingArea, Take, new_id
 from ivr.nodes.base import Node, node_type
-from ivr.recordings import RecordingArea, Take, new_id
 from ivr.store import EMERGENCY_MAX_TTL
 
 if TYPE_CHECKING:
     from ivr.config import Settings
-    from ivr.emergency import EmergencySwitch
     from ivr.flows.context import NodeContext
+    from ivr.ops.emergency import EmergencySwitch
 
 REVIEW_KEYS = "123"  # publish, record again, discard
 

@@ -2,7 +2,7 @@
 
 The message is recorded by Asterisk (RECORD FILE, ended by #, silence, the time limit or the caller hanging
 up — the usual way to finish, and the message is kept), normalised to telephone audio and stored with caller,
-customer, time, language, reason and queue (`ivr.voicemail`); the webhook is told in the background.
+customer, time, language, reason and queue (`ivr.ops.voicemail`); the webhook is told in the background.
 
 `reason` names why the caller is here; empty, it comes from the edge that led to the node: an hours node's
 `closed`/`holiday`/`emergency` edge keeps its name; a queue's `voicemail` edge is `caller` when the caller
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from ivr.errors import CallEnded, StoreUnavailable
 from ivr.flows.prompt_ref import PromptRef
+from ivr.media.recordings import new_id
 from ivr.nodes.base import Node, node_type
-from ivr.recordings import new_id
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext

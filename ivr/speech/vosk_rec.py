@@ -56,7 +56,10 @@ class VoskRecognizer:
         self, model_dir: str | Path, *, languages: Iterable[str], max_workers: int = 4,
         endpoint: EndpointConfig | None = None, log_level: int = -1,
     ) -> None:
-        import vosk  # imported here: loading the library is not free, and only this engine needs it
+        try:
+            import vosk  # imported here: loading the library is not free, and only this engine needs it
+        except ImportError as exc:
+            raise SpeechError("the vosk engine needs the `vosk` extra: pip install 'ivr[vosk]'") from exc
 
         self.model_dir = Path(model_dir)
         check_model_dir(self.model_dir)

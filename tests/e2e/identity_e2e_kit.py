@@ -27,9 +27,9 @@ from typing import Any
 
 import aiohttp
 
-from ivr import refbackend, smssink
-from ivr.refbackend.app import Running
-from ivr.smssink import SINK, SmsSink
+from ivr.demo import refbackend, smssink
+from ivr.demo.refbackend.app import Running
+from ivr.demo.smssink import SINK, SmsSink
 from lab import AsteriskInstance, CallResult, WaitHangup
 from lab.ports import free_udp_port, free_udp_range
 from lab.rtp import RtpTimeline

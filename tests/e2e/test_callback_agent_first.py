@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ivr.callbacks import CallbackStore
+from ivr.queueing.callbacks import CallbackStore
 from lab import AgentPhone, AsteriskInstance
 from tests.e2e.servicekit import running_service
 from tests.e2e.test_dialer_crash import Customers, Serve, add_due, callback_store, dialplans, fields, observing, until

@@ -32,7 +32,7 @@ from typing import Any
 import redis
 
 from ivr.ami import AmiClient
-from ivr.callbacks import Callback, CallbackStore, keep_place
+from ivr.queueing.callbacks import Callback, CallbackStore, keep_place
 from ivr.store import Store, callback_number, connect
 from lab import AsteriskInstance, CallResult
 from lab.ports import free_tcp_port, free_udp_port, free_udp_range

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from ivr.callbacks import CallbackStore
+from ivr.queueing.callbacks import CallbackStore
 from ivr.store import callback as callback_key
 from lab import (
     AgentPhone,

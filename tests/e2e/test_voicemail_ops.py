@@ -25,16 +25,16 @@ import pytest
 import redis
 from aiohttp import web
 
-import ivr.auth
-from ivr import refbackend, smssink
-from ivr.audio import duration_seconds
-from ivr.smssink import SINK, SmsSink
+import ivr.identity.auth
+from ivr.demo import refbackend, smssink
+from ivr.demo.smssink import SINK, SmsSink
+from ivr.media.audio import duration_seconds
 from ivr.store import EMERGENCY
 from lab import AsteriskInstance, Dtmf, Hangup, Pause, Speak, Step, WaitHangup, espeak_wav, run_call
 from tests.appkit import project_copy
 from tests.e2e.servicekit import Service, running_service, said, visited
 
-OPS_PHONE = "+12025550190"  # account 9001, "Ops Desk", tier ops, PIN 8642 (ivr/refbackend/seed.py)
+OPS_PHONE = "+12025550190"  # account 9001, "Ops Desk", tier ops, PIN 8642 (ivr/demo/refbackend/seed.py)
 OPS_PIN = "8642"
 CODE = "135790"
 LISTENER_FLOW = """
@@ -55,7 +55,7 @@ nodes:
 
 
 class FixedCodes:
-    """Stands in for `secrets` inside ivr.auth so the scripted caller knows the code before dialling (SIPp
+    """Stands in for `secrets` inside ivr.identity.auth so the scripted caller knows the code before dialling (SIPp
     cannot read an SMS mid-call); the code still travels by SMS and is checked as usual."""
 
     def __init__(self, code: str) -> None:
@@ -109,7 +109,7 @@ async def test_ops_line_records_and_publishes_then_callers_hear_it(
     caplog.set_level(logging.DEBUG)
     flows, _ = project_copy(tmp_path)
     (flows / "main.yaml").write_text(LISTENER_FLOW)
-    monkeypatch.setattr(ivr.auth, "secrets", FixedCodes(CODE))
+    monkeypatch.setattr(ivr.identity.auth, "secrets", FixedCodes(CODE))
     voice = espeak_wav("Our offices are closed today because of a storm. Please call back tomorrow.",
                        tmp_path / "ops-voice.wav")
     async with ops_service(asterisk, tmp_path, redis_url) as (svc, sink):
@@ -164,7 +164,7 @@ async def test_ops_line_records_and_publishes_then_callers_hear_it(
 
 async def test_a_customer_cannot_use_the_ops_line(
         asterisk: AsteriskInstance, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ivr.auth, "secrets", FixedCodes(CODE))
+    monkeypatch.setattr(ivr.identity.auth, "secrets", FixedCodes(CODE))
     async with ops_service(asterisk, tmp_path, redis_url) as (svc, _):
         ms = {n: await prompt_len(svc, asterisk, n) for n in ("enter-pin", "otp-sent", "enter-otp")}
         steps: list[Step] = [Pause(ms["enter-pin"] // 2), Dtmf("9753#"),

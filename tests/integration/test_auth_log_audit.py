@@ -14,13 +14,13 @@ from datetime import date
 import aiohttp
 import pytest
 
-from ivr.auth import Auth, AuthSettings, OtpResult
 from ivr.backends import http_backends
+from ivr.demo.refbackend import DEMO_PINS, Running, serve
+from ivr.demo.smssink import serve as serve_sink
 from ivr.errors import AuthLocked, BackendUnavailable
-from ivr.refbackend import DEMO_PINS, Running, serve
-from ivr.secret import Secret
-from ivr.sms import HttpSmsGateway
-from ivr.smssink import serve as serve_sink
+from ivr.identity.auth import Auth, AuthSettings, OtpResult
+from ivr.identity.secret import Secret
+from ivr.identity.sms import HttpSmsGateway
 from ivr.store import connect
 from lab.redis_server import free_port
 

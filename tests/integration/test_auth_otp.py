@@ -9,12 +9,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ivr.auth import Auth, AuthSettings, OtpRateLimited, OtpResult
+from ivr.demo.refbackend import Running
+from ivr.demo.smssink import serve as serve_sink
 from ivr.errors import AuthLocked, BackendUnavailable
-from ivr.refbackend import Running
-from ivr.secret import Secret
-from ivr.sms import HttpSmsGateway
-from ivr.smssink import serve as serve_sink
+from ivr.identity.auth import Auth, AuthSettings, OtpRateLimited, OtpResult
+from ivr.identity.secret import Secret
+from ivr.identity.sms import HttpSmsGateway
 from ivr.store import Store, connect, otp_code
 from lab.redis_server import free_port
 

@@ -8,11 +8,11 @@ from datetime import date
 
 import pytest
 
-from ivr.auth import Auth, AuthSettings
 from ivr.backends import BackendClient, HttpAccounts
+from ivr.demo.refbackend import DEMO_PINS, Running, serve
 from ivr.errors import AuthLocked, BackendUnavailable
-from ivr.refbackend import DEMO_PINS, Running, serve
-from ivr.secret import Secret
+from ivr.identity.auth import Auth, AuthSettings
+from ivr.identity.secret import Secret
 from ivr.store import Store, auth_failures, auth_lock, connect
 
 KEY = Secret("test-otp-key-0123456789abcdef")

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from ivr.auth import Auth, AuthSettings
 from ivr.errors import AuthLocked, BackendUnavailable
-from ivr.secret import Secret
+from ivr.identity.auth import Auth, AuthSettings
+from ivr.identity.secret import Secret
 from ivr.store import Store, auth_failures, connect
 
 KEY = Secret("test-otp-key-0123456789abcdef")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ivr.auth import Auth, OtpResult
 from ivr.errors import StoreUnavailable
-from ivr.secret import Secret
+from ivr.identity.auth import Auth, OtpResult
+from ivr.identity.secret import Secret
 from ivr.store import Store, StoreSettings, connect
 from lab.redis_server import RedisServer
 

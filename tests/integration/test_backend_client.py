@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 
 from ivr.backends import BackendClient, BackendNotFound, CircuitBreaker
+from ivr.demo.refbackend import Running, start_site
 from ivr.errors import BackendError, BackendTimeout, BackendUnavailable
-from ivr.refbackend import Running, start_site
-from ivr.secret import Secret
+from ivr.identity.secret import Secret
 from lab.redis_server import free_port
 
 

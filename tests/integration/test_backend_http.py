@@ -11,11 +11,11 @@ import pytest
 from aiohttp import web
 
 from ivr.backends import BackendClient, Backends, HttpAccounts, HttpCustomerDirectory, Interaction, http_backends
+from ivr.demo.refbackend import DEMO_PINS, Running, serve, start_site
+from ivr.demo.smssink import SINK
+from ivr.demo.smssink import serve as serve_sink
 from ivr.errors import BackendTimeout, BackendUnavailable
-from ivr.refbackend import DEMO_PINS, Running, serve, start_site
-from ivr.secret import Secret
-from ivr.smssink import SINK
-from ivr.smssink import serve as serve_sink
+from ivr.identity.secret import Secret
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.callbacks import Callback, CallbackStore, keep_place, keep_place_due, slot
-from ivr.dialer import Dialer, OriginateResult, RetryPolicy, action_id, after_attempt, channel_ids
+from ivr.queueing.callbacks import Callback, CallbackStore, keep_place, keep_place_due, slot
+from ivr.queueing.dialer import Dialer, OriginateResult, RetryPolicy, action_id, after_attempt, channel_ids
 from ivr.store import CALLBACKS_DUE, Store, callback_lease, callback_number, connect
 from lab.redis_server import RedisServer
 
@@ -126,8 +126,8 @@ async def test_stopped_dialer_without_release_is_taken_over(stores: list[Store])
 
 VICTIM = """
 import asyncio, sys
-from ivr.callbacks import CallbackStore
-from ivr.dialer import Dialer
+from ivr.queueing.callbacks import CallbackStore
+from ivr.queueing.dialer import Dialer
 from ivr.store import connect
 
 async def main() -> None:

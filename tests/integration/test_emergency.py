@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from ivr.emergency import Announcement, EmergencySwitch, normalise_prompt
 from ivr.errors import StoreUnavailable
+from ivr.ops.emergency import Announcement, EmergencySwitch, normalise_prompt
 from ivr.store import EMERGENCY, Store, connect
 from lab.redis_server import RedisServer
 

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ivr.ami import AmiClient
-from ivr.callbacks import Callback, CallbackStore, keep_place
 from ivr.config import Settings
-from ivr.dialer import Dialer, action_id, channel_ids
-from ivr.originate import AmiOriginator
+from ivr.queueing.callbacks import Callback, CallbackStore, keep_place
+from ivr.queueing.dialer import Dialer, action_id, channel_ids
+from ivr.queueing.originate import AmiOriginator
 from ivr.store import Store, connect
 from ivr.store import callback as callback_key
 from lab.redis_server import free_port

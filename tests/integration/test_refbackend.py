@@ -16,8 +16,8 @@ import pytest
 import yaml
 from aiohttp import web
 
-from ivr.refbackend import Database, Running, create_app, serve, start_site
-from ivr.secret import Secret
+from ivr.demo.refbackend import Database, Running, create_app, serve, start_site
+from ivr.identity.secret import Secret
 from lab.redis_server import free_port
 
 METHODS = {"get", "put", "post", "delete", "patch"}
@@ -155,10 +155,10 @@ async def test_command_lines_run_backend_and_sink(tmp_path: Path) -> None:
     sink_port, ref_port = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": ROOT}
     sink = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr.smssink", "--port", str(sink_port), "--jsonl", str(tmp_path / "sms.jsonl"),
+        sys.executable, "-m", "ivr.demo.smssink", "--port", str(sink_port), "--jsonl", str(tmp_path / "sms.jsonl"),
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     ref = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr.refbackend", "--port", str(ref_port), "--db", str(tmp_path / "ref.db"),
+        sys.executable, "-m", "ivr.demo.refbackend", "--port", str(ref_port), "--db", str(tmp_path / "ref.db"),
         "--sms-url", f"http://127.0.0.1:{sink_port}/messages",
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:

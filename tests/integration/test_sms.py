@@ -13,12 +13,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from ivr.demo.refbackend import Running, start_site
+from ivr.demo.smssink import SINK, SmsSink
+from ivr.demo.smssink import serve as serve_sink
 from ivr.errors import BackendTimeout, BackendUnavailable
-from ivr.refbackend import Running, start_site
-from ivr.secret import Secret
-from ivr.sms import HttpSmsGateway
-from ivr.smssink import SINK, SmsSink
-from ivr.smssink import serve as serve_sink
+from ivr.identity.secret import Secret
+from ivr.identity.sms import HttpSmsGateway
 from lab.redis_server import free_port
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from ivr.voicemail import VoicemailStore, WebhookNotifier
+from ivr.ops.voicemail import VoicemailStore, WebhookNotifier
 from lab.ports import free_tcp_port
 from tests.appkit import running
 

@@ -1,4 +1,4 @@
-"""ivr.audio: any common recording becomes 8 kHz mono 16-bit PCM WAV, written atomically."""
+"""ivr.media.audio: any common recording becomes 8 kHz mono 16-bit PCM WAV, written atomically."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr import audio
 from ivr.errors import FlowError
+from ivr.media import audio
 
 
 def tone(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarray:

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from ivr import store
-from ivr.auth import Attempt, AuthSettings, OtpResult
-from ivr.secret import Secret
-from ivr.sms import mask_phone, otp_text
+from ivr.identity.auth import Attempt, AuthSettings, OtpResult
+from ivr.identity.secret import Secret
+from ivr.identity.sms import mask_phone, otp_text
 
 
 def test_defaults_match_the_policy() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ivr.call import Call
-from ivr.callbacks import Callback
 from ivr.config import Settings
 from ivr.errors import StoreUnavailable
 from ivr.journeys import JourneyLog
-from ivr.queuestate import QueueBoard
+from ivr.queueing.callbacks import Callback
+from ivr.queueing.queuestate import QueueBoard
 from ivr.services import Services
 from ivr.testing import FakeChannel, FakePrompts
 from tests.flowkit import prompts, run, visited

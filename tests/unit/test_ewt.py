@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ivr.errors import AmiError
-from ivr.queuestate import ASTERISK_CREDIBILITY, HORIZON, PRIOR, QueueBoard, refresh
+from ivr.queueing.queuestate import ASTERISK_CREDIBILITY, HORIZON, PRIOR, QueueBoard, refresh
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ami"
 T0 = 1767607200.0

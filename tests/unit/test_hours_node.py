@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 from ivr.call import Call
 from ivr.config import Settings
-from ivr.emergency import Announcement
-from ivr.emergency_admin import TEXT_ONLY
 from ivr.errors import IvrError
 from ivr.flows.engine import Engine
 from ivr.flows.registry import check_all
 from ivr.journeys import JourneyLog
 from ivr.nodes.hours import clock_time, spoken_when
-from ivr.schedule import load_schedules
+from ivr.ops.emergency import Announcement
+from ivr.ops.emergency_admin import TEXT_ONLY
+from ivr.ops.schedule import load_schedules
 from ivr.services import Services
 from ivr.testing import FakeChannel, FakePrompts
 from tests.flowkit import flowset, prompts, visited

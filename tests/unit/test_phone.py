@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.phone import CallbackPolicy, check_callback_number
+from ivr.queueing.phone import CallbackPolicy, check_callback_number
 
 IT = CallbackPolicy.of(["IT", "VA"])
 

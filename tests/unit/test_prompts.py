@@ -1,4 +1,4 @@
-"""ivr.prompts: the catalogue with file:line findings, and the content-addressed prompt cache."""
+"""ivr.media.prompts: the catalogue with file:line findings, and the content-addressed prompt cache."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr import audio
 from ivr.diagnostics import Diagnostic, errors
-from ivr.prompts import PromptCatalog, PromptNotFound, PromptStore, fill, parse_variables
-from ivr.tts import TtsError, TtsRenderer
+from ivr.media import audio
+from ivr.media.prompts import PromptCatalog, PromptNotFound, PromptStore, fill, parse_variables
+from ivr.media.tts import TtsError, TtsRenderer
 
 DEMO = Path(__file__).resolve().parents[2] / "prompts"
 DEMO_NAMES = {  # at least these (features add more)
@@ -231,7 +231,7 @@ async def test_recording_is_converted_once_and_again_when_it_changes(store: Prom
         conversions.append(src)
         real(src, dst)
 
-    monkeypatch.setattr("ivr.tts.to_telephone_wav", counting)
+    monkeypatch.setattr("ivr.media.tts.to_telephone_wav", counting)
     first = await store.resolve("chime", "it", {})  # falls back to the English recording
     assert first.kind == "recording" and first.description == "chime" and "/en/" in first.path
     assert await store.resolve("chime", "en", {}) == first

@@ -12,8 +12,8 @@ from ivr.flows.engine import Engine
 from ivr.journeys import JourneyLog
 from ivr.nodes.base import Node, node_type
 from ivr.nodes.queue import ewt_prompt
-from ivr.queuestate import QueueBoard
-from ivr.routing import Overflow, QueueRule, RoutingRules
+from ivr.queueing.queuestate import QueueBoard
+from ivr.queueing.routing import Overflow, QueueRule, RoutingRules
 from ivr.services import Services
 from ivr.testing import FakeChannel, FakePrompts
 from tests.flowkit import flowset, prompts, visited

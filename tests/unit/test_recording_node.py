@@ -16,12 +16,12 @@ import pytest
 
 from ivr.call import Call
 from ivr.config import Settings
-from ivr.emergency import Announcement, normalise_prompt
 from ivr.errors import StoreUnavailable
 from ivr.flows.context import NodeContext
 from ivr.journeys import JourneyLog
 from ivr.nodes.base import build_params
 from ivr.nodes.recording import RecordAnnouncement
+from ivr.ops.emergency import Announcement, normalise_prompt
 from ivr.services import Services
 from ivr.testing import FakeChannel, FakePrompts
 from tests.flowkit import flowset, prompts

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.queuestate import QueueSnapshot
-from ivr.routing import RoutingRules, choose_queue, decide, load_routing, route
+from ivr.queueing.queuestate import QueueSnapshot
+from ivr.queueing.routing import RoutingRules, choose_queue, decide, load_routing, route
 
 RULES = """\
 menu:

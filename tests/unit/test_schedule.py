@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.schedule import Schedule, load_schedules
+from ivr.ops.schedule import Schedule, load_schedules
 
 ROME = ZoneInfo("Europe/Rome")
 NY = ZoneInfo("America/New_York")

@@ -10,7 +10,7 @@ import pickle
 
 import pytest
 
-from ivr.secret import MASK, RedactingFilter, Secret, install, redact, registered_values
+from ivr.identity.secret import MASK, RedactingFilter, Secret, install, redact, registered_values
 
 
 def test_secret_prints_as_mask_everywhere() -> None:

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from ivr.auth import Auth, AuthSettings
 from ivr.call import Call
 from ivr.errors import AuthLocked, BackendUnavailable
 from ivr.flows.context import NodeContext
-from ivr.lockout import Locked
-from ivr.secret import Secret
+from ivr.identity.auth import Auth, AuthSettings
+from ivr.identity.lockout import Locked
+from ivr.identity.secret import Secret
 from tests.flowkit import flowset, run, services
 
 PIN = "80417269"  # long enough not to turn up by chance in a timestamp or an id

@@ -1,4 +1,4 @@
-"""ivr.tts: real pyttsx3 and espeak-ng voices, and a renderer that keeps the event loop free."""
+"""ivr.media.tts: real pyttsx3 and espeak-ng voices, and a renderer that keeps the event loop free."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr import audio, tts
-from ivr.tts import EspeakSynthesizer, Pyttsx3Synthesizer, TtsError, TtsRenderer
+from ivr.media import audio, tts
+from ivr.media.tts import EspeakSynthesizer, Pyttsx3Synthesizer, TtsError, TtsRenderer
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 

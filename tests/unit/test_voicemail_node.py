@@ -17,9 +17,9 @@ from ivr.config import Settings, load_settings
 from ivr.errors import ConfigError
 from ivr.journeys import JourneyLog
 from ivr.nodes.voicemail import infer_reason
+from ivr.ops.voicemail import VoicemailStore
 from ivr.services import Services
 from ivr.testing import FakeChannel, FakePrompts
-from ivr.voicemail import VoicemailStore
 from tests.flowkit import prompts, run, visited
 
 NOW = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)

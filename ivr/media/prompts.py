@@ -16,15 +16,15 @@ from typing import Literal
 
 import yaml
 
-from ivr import audio
 from ivr.diagnostics import Diagnostic
 from ivr.errors import IvrError
-from ivr.tts import TtsRenderer
+from ivr.media import audio
+from ivr.media.tts import TtsRenderer
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ivr.prompts")
 Kind = Literal["recording", "text"]
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
-CONVERTER_ID = "telephone-wav/1"  # change when ivr.audio's conversion changes its output
+CONVERTER_ID = "telephone-wav/1"  # change when ivr.media.audio's conversion changes its output
 _STR_TAG = "tag:yaml.org,2002:str"
 
 

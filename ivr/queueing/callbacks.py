@@ -20,7 +20,7 @@ class Callback:
     """One callback. Times are epoch seconds; `attempts` counts finished attempts."""
 
     id: str
-    number: str  # E.164 (see ivr.phone)
+    number: str  # E.164 (see ivr.queueing.phone)
     queue: str
     kind: Kind
     due_at: float

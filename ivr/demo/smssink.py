@@ -1,10 +1,10 @@
 """A stand-in SMS gateway for the demo and tests: accepts messages and serves them back (DEMO ONLY).
 
-`POST /messages` takes `{"id", "to", "from", "text"}` (what `ivr.sms.HttpSmsGateway` sends; a repeated
+`POST /messages` takes `{"id", "to", "from", "text"}` (what `ivr.identity.sms.HttpSmsGateway` sends; a repeated
 `id` is accepted once), `GET /messages?to=+12025550101` lists what that number received (oldest
 first), `DELETE /messages` forgets all. It keeps the last `MAX_KEPT` messages in memory and, with
 `--jsonl PATH`, appends each to a file. It holds one-time codes in clear: never expose it.
-Run: `python -m ivr.smssink --port 8082 [--jsonl var/sms.jsonl]`; with IVR_SMS_TOKEN set in the
+Run: `python -m ivr.demo.smssink --port 8082 [--jsonl var/sms.jsonl]`; with IVR_SMS_TOKEN set in the
 environment, posts must carry `Authorization: Bearer <token>`.
 """
 
@@ -24,9 +24,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.refbackend.app import Running, start_site
-from ivr.secret import Secret, install
-from ivr.sms import E164, mask_phone
+from ivr.demo.refbackend.app import Running, start_site
+from ivr.identity.secret import Secret, install
+from ivr.identity.sms import E164, mask_phone
 
 log = logging.getLogger("ivr.smssink")
 
@@ -117,7 +117,7 @@ async def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m ivr.smssink", description="A demo SMS gateway sink.")
+    p = argparse.ArgumentParser(prog="python -m ivr.demo.smssink", description="A demo SMS gateway sink.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8082)
     p.add_argument("--jsonl", type=Path, default=None, help="also append each message to this file")

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ivr.config import Settings
-from ivr.emergency import AUDIO_EXTENSIONS, Announcement, EmergencySwitch, normalise_prompt
 from ivr.errors import IvrError, StoreUnavailable
-from ivr.prompts import PromptCatalog
+from ivr.media.prompts import PromptCatalog
+from ivr.ops.emergency import AUDIO_EXTENSIONS, Announcement, EmergencySwitch, normalise_prompt
 from ivr.store import EMERGENCY_MAX_TTL, connect
 
 TEXT_ONLY = "emergency-text"  # Announcement.prompt when the announcement is only text for TTS

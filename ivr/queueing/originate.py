@@ -2,7 +2,7 @@
 
 An attempt: Channel = `settings.callbacks_channel` with the E.164 number, Context
 `settings.callbacks_context`, Exten `s`, Priority 1, `Variable: IVR_CALLBACK_ID=<id>`, ActionID and
-ChannelId/OtherChannelId from `ivr.dialer` (stable per attempt). Asterisk answers with "successfully
+ChannelId/OtherChannelId from `ivr.queueing.dialer` (stable per attempt). Asterisk answers with "successfully
 queued", then an `OriginateResponse` event for that ActionID: Success once the customer picked up,
 else Failure with a Reason (3 no answer, 5 busy, 8 congestion, 1 rejected, 0 failed).
 
@@ -35,10 +35,10 @@ import logging
 import time
 from typing import Any
 
-from ivr.callbacks import Callback
 from ivr.config import Settings
-from ivr.dialer import OriginateResult, channel_ids
 from ivr.errors import AmiError
+from ivr.queueing.callbacks import Callback
+from ivr.queueing.dialer import OriginateResult, channel_ids
 from ivr.store import Store
 from ivr.store import callback as callback_key
 
@@ -59,7 +59,7 @@ CAUSES = {"17": ("busy", True), "18": ("no_answer", True), "19": ("no_answer", T
 
 
 class AmiOriginator:
-    """Implements `ivr.dialer.Originator` with an `ivr.ami.AmiClient` (or anything with action/on)."""
+    """Implements `ivr.queueing.dialer.Originator` with an `ivr.ami.AmiClient` (or anything with action/on)."""
 
     def __init__(self, ami: Any, settings: Settings, store: Store | None, *, ring_seconds: float | None = None,
                  answer_wait: float | None = None, poll: float = 0.5, mode: str | None = None) -> None:
@@ -74,7 +74,7 @@ class AmiOriginator:
 
     def _on_hangup(self, event: dict[str, str]) -> None:
         uid = event.get("Uniqueid", "")
-        if uid in self._waiting:  # ActionID = ChannelId (ivr.dialer.channel_ids)
+        if uid in self._waiting:  # ActionID = ChannelId (ivr.queueing.dialer.channel_ids)
             self._causes[uid] = event.get("Cause", "")
 
     def _on_response(self, event: dict[str, str]) -> None:

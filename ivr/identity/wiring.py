@@ -6,12 +6,12 @@ import dataclasses
 import logging
 import secrets as random_source
 
-from ivr.auth import Auth, AuthSettings
 from ivr.backends.http import Backends, http_backends
 from ivr.config import Settings
 from ivr.errors import ConfigError
-from ivr.secret import Secret
-from ivr.sms import HttpSmsGateway
+from ivr.identity.auth import Auth, AuthSettings
+from ivr.identity.secret import Secret
+from ivr.identity.sms import HttpSmsGateway
 from ivr.store import Store
 
 log = logging.getLogger("ivr.app")

@@ -10,7 +10,7 @@ from typing import Protocol
 from ivr.backends.breaker import CircuitBreaker
 from ivr.backends.client import BackendClient
 from ivr.errors import BackendError, BackendTimeout, BackendUnavailable
-from ivr.secret import Secret
+from ivr.identity.secret import Secret
 
 log = logging.getLogger("ivr.sms")
 

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from ivr.config import Settings
-from ivr.recordings import RecordingArea, check_id, write_json_atomic
+from ivr.media.recordings import RecordingArea, check_id, write_json_atomic
 
 log = logging.getLogger("ivr.voicemail")
 

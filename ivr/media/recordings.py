@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ivr.audio import AudioDecodeError, duration_seconds, to_telephone_wav
+from ivr.media.audio import AudioDecodeError, duration_seconds, to_telephone_wav
 
 TAKE_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 RAW = "incoming"  # Asterisk writes raw takes here

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ivr.refbackend.seed import HASHER, seed
+from ivr.demo.refbackend.seed import HASHER, seed
 
 T = TypeVar("T")
 CLOSED_ORDER_STATES = ("delivered", "cancelled", "returned")

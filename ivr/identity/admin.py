@@ -16,12 +16,12 @@ from typing import Any
 
 from ivr import store as keys
 from ivr.config import Settings
-from ivr.emergency_admin import AdminError, check_by
 from ivr.errors import StoreUnavailable
-from ivr.lockout import Lockout
-from ivr.sms import mask_phone
+from ivr.identity.lockout import Lockout
+from ivr.identity.sms import mask_phone
+from ivr.identity.wiring import auth_settings
+from ivr.ops.emergency_admin import AdminError, check_by
 from ivr.store import Store, connect
-from ivr.wiring import auth_settings
 
 log = logging.getLogger("ivr.auth")
 

@@ -14,11 +14,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ivr.demo.refbackend.db import Database
+from ivr.demo.refbackend.faults import add_fault_routes
 from ivr.errors import BackendError
-from ivr.refbackend.db import Database
-from ivr.refbackend.faults import add_fault_routes
-from ivr.secret import Secret
-from ivr.sms import HttpSmsGateway, mask_phone
+from ivr.identity.secret import Secret
+from ivr.identity.sms import HttpSmsGateway, mask_phone
 
 log = logging.getLogger("ivr.refbackend")
 
@@ -73,7 +73,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    text = resources.files("ivr.refbackend").joinpath("openapi.yaml").read_text("utf-8")
+    text = resources.files("ivr.demo.refbackend").joinpath("openapi.yaml").read_text("utf-8")
     return web.Response(text=text, content_type="application/yaml")
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal, cast
 from ivr.diagnostics import Diagnostic
 from ivr.errors import FlowError
 from ivr.flows.yamlsrc import LineDict, load_yaml
-from ivr.queuestate import QueueSnapshot
+from ivr.queueing.queuestate import QueueSnapshot
 
 Action = Literal["join", "overflow_queue", "voicemail", "offer_callback"]
 NoAgents = Literal["join", "overflow", "voicemail", "callback"]

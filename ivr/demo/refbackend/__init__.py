@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ivr.refbackend.app import Running, create_app, serve, start_site
-from ivr.refbackend.db import Database
-from ivr.refbackend.seed import DEMO_PINS
+from ivr.demo.refbackend.app import Running, create_app, serve, start_site
+from ivr.demo.refbackend.db import Database
+from ivr.demo.refbackend.seed import DEMO_PINS
 
 __all__ = ["DEMO_PINS", "Database", "Running", "create_app", "serve", "start_site"]

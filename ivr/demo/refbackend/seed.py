@@ -20,7 +20,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import date, timedelta
 
-from argon2 import PasswordHasher
+try:
+    from argon2 import PasswordHasher
+except ImportError as exc:  # pragma: no cover - the `demo` extra is missing
+    raise SystemExit("the reference backend needs the `demo` extra: pip install 'ivr[demo]'") from exc
 
 # OWASP's minimum argon2id profile: slow enough to matter, fast enough to seed at start-up.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)

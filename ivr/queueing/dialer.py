@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivr.callbacks import Callback, CallbackStore, keep_place_due
 from ivr.config import Settings
 from ivr.errors import StoreUnavailable
+from ivr.queueing.callbacks import Callback, CallbackStore, keep_place_due
 
 log = logging.getLogger("ivr.dialer")
 

@@ -1,6 +1,6 @@
 """Caller authentication: PIN and card checks under a cross-call lockout, and one-time codes by SMS.
 
-Lockout (ivr/lockout.py): sliding windows of failures per account, per caller id and for the whole
+Lockout (ivr/identity/lockout.py): sliding windows of failures per account, per caller id and for the whole
 service, each attempt reserved atomically before the backend checks it, so concurrent guesses cannot race
 past the limit. While Redis is down every method raises `StoreUnavailable`: the flow hands the caller to a
 human instead of skipping the check.
@@ -25,9 +25,9 @@ from datetime import date
 from ivr import store as keys
 from ivr.backends.protocols import Accounts
 from ivr.errors import AuthLocked, StoreUnavailable
-from ivr.lockout import Attempt, Lockout, LockoutSettings, Reservation
-from ivr.secret import Secret
-from ivr.sms import SmsGateway, mask_phone, otp_text
+from ivr.identity.lockout import Attempt, Lockout, LockoutSettings, Reservation
+from ivr.identity.secret import Secret
+from ivr.identity.sms import SmsGateway, mask_phone, otp_text
 from ivr.store import Store
 
 log = logging.getLogger("ivr.auth")

@@ -1,4 +1,4 @@
-"""`python -m ivr.refbackend --port N --db PATH --sms-url URL [--faults]`: run the reference backend."""
+"""`python -m ivr.demo.refbackend --port N --db PATH --sms-url URL [--faults]`: run the reference backend."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import logging
 import os
 import signal
 
-from ivr.refbackend.app import serve
-from ivr.secret import Secret, install
+from ivr.demo.refbackend.app import serve
+from ivr.identity.secret import Secret, install
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m ivr.refbackend", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m ivr.demo.refbackend", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081)
     p.add_argument("--db", default=":memory:", help="SQLite file (created and seeded with demo data if new)")

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ivr.audio import to_telephone_wav, write_wav_atomic
 from ivr.errors import IvrError
+from ivr.media.audio import to_telephone_wav, write_wav_atomic
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ivr.tts")
 
 DEFAULT_RATE = 165  # words per minute: a little slower than espeak's 175, clearer on the phone
 PYTTSX3_VOICES = {"en": "gmw/en-us", "it": "roa/it"}  # voice ids pyttsx3 lists for espeak-ng

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr import emergency_admin
 from ivr.errors import StoreUnavailable
 from ivr.flows.registry import FlowRegistry
+from ivr.ops import emergency_admin
 from ivr.services import Services
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
@@ -92,7 +92,7 @@ async def reload(request: web.Request) -> web.Response:
                   "findings": [str(d) for d in result.findings]}, 200 if result.applied else 422)
 
 
-# --- emergency announcement (checks in ivr.emergency_admin) ----------------------------------------
+# --- emergency announcement (checks in ivr.ops.emergency_admin) ----------------------------------------
 
 def _refused(request: web.Request) -> web.Response | None:
     """Changing endpoints need `Authorization: Bearer <http.token>`; without that setting they are off."""

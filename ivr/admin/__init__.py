@@ -1,0 +1,1 @@
+"""The HTTP side: health, metrics, journeys, KPIs, reload, emergency."""

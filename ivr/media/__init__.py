@@ -1,0 +1,1 @@
+"""What callers hear: the prompt catalogue and cache, TTS, audio conversion, recordings."""

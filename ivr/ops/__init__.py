@@ -1,0 +1,1 @@
+"""What ops run: opening hours and holidays, emergency announcements, voicemail."""
