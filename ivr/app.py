@@ -25,6 +25,7 @@ from ivr.journeys import JourneyLog
 from ivr.logs import current_call
 from ivr.media.prompts import PromptCatalog, PromptStore
 from ivr.media.tts import TtsRenderer
+from ivr.nodes import NODE_TYPES
 from ivr.nodes.lookup import flush_crm
 from ivr.ops.emergency import EmergencySwitch
 from ivr.ops.voicemail import VoicemailStore, WebhookNotifier
@@ -50,7 +51,7 @@ class App:
         empty = PromptCatalog(settings.prompts_dir, settings.languages, settings.default_language, {})
         self.prompts = PromptStore(empty, settings.prompts_cache, self.renderer,
                                    asterisk_dir=settings.asterisk_prompts_dir())
-        self.registry = FlowRegistry(settings, self.prompts)
+        self.registry = FlowRegistry(settings, self.prompts, node_types=NODE_TYPES)
         self.journeys = JourneyLog(settings.journeys_file)
         self.ami = (AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret)
                     if settings.ami_enabled else None)

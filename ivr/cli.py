@@ -52,7 +52,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ivr.identity.wiring import auth_settings
 
     auth_settings(settings)  # a bad [auth] value is a ConfigError (exit 2) naming its key
-    flows, _, found = check_all(settings)
+    from ivr.nodes import NODE_TYPES
+
+    flows, _, found = check_all(settings, NODE_TYPES)
     from ivr.speech.check import speech_findings
 
     found = sorted(set(found + speech_findings(flows, settings.languages, settings.extra.get("speech", {}))))

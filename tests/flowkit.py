@@ -11,6 +11,7 @@ from ivr.flows.engine import Engine
 from ivr.flows.loader import load_flow
 from ivr.flows.model import FlowSet
 from ivr.journeys import JourneyLog
+from ivr.nodes import NODE_TYPES
 from ivr.services import Services
 from ivr.testing import FakeChannel, FakePrompts
 
@@ -18,7 +19,7 @@ from ivr.testing import FakeChannel, FakePrompts
 def flowset(*docs: str) -> FlowSet:
     flows = {}
     for i, doc in enumerate(docs):
-        flow, found = load_flow(Path(f"flow{i}.yaml"), textwrap.dedent(doc))
+        flow, found = load_flow(Path(f"flow{i}.yaml"), textwrap.dedent(doc), node_types=NODE_TYPES)
         assert flow is not None, [str(d) for d in found]
         flows[flow.name] = flow
     return FlowSet(flows, "test")

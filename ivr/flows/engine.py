@@ -18,8 +18,8 @@ from ivr.channel import Channel
 from ivr.errors import AgiError, BackendError, BackendTimeout, CallEnded, StoreUnavailable
 from ivr.flows.context import NodeContext
 from ivr.flows.model import Flow, FlowSet
+from ivr.flows.node import END, STOP
 from ivr.flows.prompt_ref import PromptRef
-from ivr.nodes.base import END, STOP
 from ivr.services import Services
 
 log = logging.getLogger("ivr.engine")

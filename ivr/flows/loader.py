@@ -16,9 +16,8 @@ from typing import Protocol
 from ivr.diagnostics import Diagnostic
 from ivr.errors import FlowError
 from ivr.flows.model import Flow, FlowNode, FlowSet
-from ivr.flows.yamlsrc import LineDict, load_yaml
-from ivr.nodes import NODE_TYPES
-from ivr.nodes.base import build_params
+from ivr.flows.node import NodeTypes, build_params
+from ivr.yamlsrc import LineDict, load_yaml
 
 FLOW_KEYS = {"flow", "start", "nodes", "fallback", "description"}
 RESERVED = {"schedules.yaml", "queues.yaml"}  # beside the flows, loaded by their own loaders
@@ -31,8 +30,10 @@ class PromptIndex(Protocol):
     def has(self, name: str, language: str) -> bool: ...
 
 
-def load_flow(path: Path, text: str | None = None) -> tuple[Flow | None, list[Diagnostic]]:
-    """One flow file → (Flow or None, findings). Graph checks inside the file included."""
+def load_flow(path: Path, text: str | None = None, *, node_types: NodeTypes) -> tuple[Flow | None, list[Diagnostic]]:
+    """One flow file → (Flow or None, findings). Graph checks inside the file included.
+
+    `node_types` maps each YAML `type:` to its class (the service passes `ivr.nodes.NODE_TYPES`)."""
     file = str(path)
     found: list[Diagnostic] = []
 
@@ -67,7 +68,7 @@ def load_flow(path: Path, text: str | None = None) -> tuple[Flow | None, list[Di
     nodes: dict[str, FlowNode] = {}
     for node_id, raw in raw_nodes.items():
         line = raw_nodes.line_of(node_id)
-        built = _node(str(node_id), raw, line, err)
+        built = _node(str(node_id), raw, line, err, node_types)
         if built is not None:
             nodes[built.id] = built
     if found:
@@ -80,15 +81,15 @@ def load_flow(path: Path, text: str | None = None) -> tuple[Flow | None, list[Di
     return Flow(name, file, start, nodes, fallback, str(doc.get("description", "")), digest), found
 
 
-def _node(node_id: str, raw: object, line: int, err: _Err) -> FlowNode | None:
+def _node(node_id: str, raw: object, line: int, err: _Err, node_types: NodeTypes) -> FlowNode | None:
     if not isinstance(raw, LineDict):
         err(line, f"node {node_id!r} must be a mapping with a `type`")
         return None
     type_name = raw.get("type")
-    cls = NODE_TYPES.get(str(type_name))
+    cls = node_types.get(str(type_name))
     if cls is None:
         err(raw.line_of("type"), f"node {node_id!r}: unknown type {type_name!r} "
-            f"(known: {', '.join(sorted(NODE_TYPES))})")
+            f"(known: {', '.join(sorted(node_types))})")
         return None
     params = {k: v for k, v in raw.items() if k not in NODE_META}
     node, problems = build_params(cls, params)
@@ -193,7 +194,8 @@ def _closure(roots: Sequence[str], step: object) -> set[str]:
 
 
 def load_flows(
-    directory: Path, *, prompts: PromptIndex | None = None, languages: Sequence[str] = ("en",),
+    directory: Path, *, node_types: NodeTypes, prompts: PromptIndex | None = None,
+    languages: Sequence[str] = ("en",),
 ) -> tuple[FlowSet, list[Diagnostic]]:
     """Every `*.yaml` under `directory` → a FlowSet (only meaningful when no errors were found)."""
     found: list[Diagnostic] = []
@@ -203,7 +205,7 @@ def load_flows(
     if not files:
         found.append(Diagnostic(str(directory), 0, "no flow files (*.yaml) found"))
     for path in files:
-        flow, diags = load_flow(path)
+        flow, diags = load_flow(path, node_types=node_types)
         found.extend(diags)
         if flow is None:
             continue

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.nodes.base import Node
+from ivr.flows.node import Node
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from ivr.config import Settings
 from ivr.diagnostics import Diagnostic, errors
 from ivr.flows.loader import load_flows
 from ivr.flows.model import FlowSet
+from ivr.flows.node import NodeTypes
 from ivr.media.prompts import PromptCatalog, PromptStore
 from ivr.ops.schedule import Schedule, load_schedules
 from ivr.queueing.routing import RoutingRules, load_routing
@@ -33,10 +34,10 @@ class LoadResult:
     at: float = field(default_factory=time.time)
 
 
-def check_all(settings: Settings) -> tuple[FlowSet, PromptCatalog, list[Diagnostic]]:
+def check_all(settings: Settings, node_types: NodeTypes) -> tuple[FlowSet, PromptCatalog, list[Diagnostic]]:
     """Validate prompts, flows, schedules and queue rules as one set (blocking: reads files, probes audio)."""
     catalog, found = PromptCatalog.load(settings.prompts_dir, settings.languages, settings.default_language)
-    flows, more = load_flows(settings.flows_dir, prompts=catalog, languages=settings.languages)
+    flows, more = load_flows(settings.flows_dir, node_types=node_types, prompts=catalog, languages=settings.languages)
     found += more
     schedules: dict[str, Schedule] = {}
     routing = RoutingRules()
@@ -56,9 +57,10 @@ def check_all(settings: Settings) -> tuple[FlowSet, PromptCatalog, list[Diagnost
 class FlowRegistry:
     """The serving FlowSet; `reload()` validates everything, then swaps, or keeps the old one."""
 
-    def __init__(self, settings: Settings, prompts: PromptStore | None) -> None:
+    def __init__(self, settings: Settings, prompts: PromptStore | None, *, node_types: NodeTypes) -> None:
         self.settings = settings
         self.prompts = prompts
+        self.node_types = node_types
         self.current = FlowSet()
         self.last: LoadResult | None = None
         self.reloads = 0
@@ -69,7 +71,7 @@ class FlowRegistry:
 
     async def reload(self, reason: str = "request") -> LoadResult:
         async with self._lock:
-            flows, catalog, found = await asyncio.to_thread(check_all, self.settings)
+            flows, catalog, found = await asyncio.to_thread(check_all, self.settings, self.node_types)
             for d in found:
                 (log.error if d.severity == "error" else log.warning)("%s", d)
             if errors(found):

@@ -1,5 +1,6 @@
 """Node types, one module per concept; importing this package registers them all."""
 
+from ivr.flows.node import NODE_TYPES, Node, node_type
 from ivr.nodes import (
     announcement,
     authenticate,
@@ -17,7 +18,6 @@ from ivr.nodes import (
     survey,
     voicemail,
 )
-from ivr.nodes.base import NODE_TYPES, Node, node_type
 
 __all__ = ["NODE_TYPES", "Node", "node_type", "announcement", "authenticate", "callback", "gather", "hours",
            "identify", "logic", "lookup",

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ivr.errors import CallEnded, IvrError
+from ivr.flows.node import Node, node_type
 from ivr.media.prompts import PromptNotFound
-from ivr.nodes.base import Node, node_type
 from ivr.ops.emergency_admin import TEXT_ONLY
 
 if TYPE_CHECKING:

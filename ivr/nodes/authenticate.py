@@ -13,11 +13,11 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from ivr.errors import AuthLocked, StoreUnavailable
+from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
 from ivr.identity.auth import Auth, OtpRateLimited, OtpResult
 from ivr.identity.secret import Secret
 from ivr.nodes.backend_call import apply_customer, backends, with_filler
-from ivr.nodes.base import Node, node_type
 from ivr.nodes.gather import Gather
 
 if TYPE_CHECKING:

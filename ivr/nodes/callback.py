@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ivr.errors import StoreUnavailable
+from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
-from ivr.nodes.base import Node, node_type
 from ivr.queueing.callbacks import Callback, keep_place, slot
 from ivr.queueing.phone import CallbackPolicy, check_callback_number
 from ivr.store import callback as callback_key

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ivr.channel import DTMF_KEYS
+from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
 from ivr.identity.secret import Secret
-from ivr.nodes.base import Node, node_type
 from ivr.nodes.listen import confirm, ear_for, keypad_hint, listen, service_of
 from ivr.nodes.menu import INVALID, NO_INPUT
 from ivr.speech.grammar import Grammar

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import holidays as holidays_lib
 
 from ivr.errors import IvrError
+from ivr.flows.node import Node, node_type
 from ivr.nodes.announcement import active_announcement, play_announcement
-from ivr.nodes.base import Node, node_type
 from ivr.ops.schedule import Schedule, ScheduleState
 
 if TYPE_CHECKING:

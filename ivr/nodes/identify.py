@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ivr.errors import BackendError, BackendTimeout
+from ivr.flows.node import Node, node_type
 from ivr.nodes.backend_call import apply_customer, backends, e164
-from ivr.nodes.base import Node, node_type
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext

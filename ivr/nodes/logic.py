@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ivr.flows.conditions import compile_condition, evaluate
+from ivr.flows.node import END, STOP, Node, node_type
 from ivr.flows.prompt_ref import PromptRef, template_fields
-from ivr.nodes.base import END, STOP, Node, node_type
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext

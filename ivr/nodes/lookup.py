@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from ivr.backends.protocols import Interaction
 from ivr.errors import BackendError, IvrError
+from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
 from ivr.nodes.backend_call import PLEASE_WAIT, backends, with_filler
-from ivr.nodes.base import Node, node_type
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext

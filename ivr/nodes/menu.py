@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ivr.channel import DTMF_KEYS
+from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
-from ivr.nodes.base import Node, node_type
 from ivr.nodes.listen import Ear, Heard, confirm, ear_for, keypad_hint, listen, service_of
 from ivr.speech.grammar import Grammar
 from ivr.speech.intents import IntentMatch, IntentMatcher

@@ -38,8 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ivr.flows.node import STOP, Node, node_type
 from ivr.flows.prompt_ref import PromptRef
-from ivr.nodes.base import STOP, Node, node_type
 from ivr.queueing.routing import Decision, RoutingRules, choose_queue, route
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ivr.errors import CallEnded, StoreUnavailable
+from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
 from ivr.media.recordings import RecordingArea, Take, new_id
-from ivr.nodes.base import Node, node_type
 from ivr.store import EMERGENCY_MAX_TTL
 
 if TYPE_CHECKING:

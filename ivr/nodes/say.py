@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ivr.channel import DTMF_KEYS
+from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
-from ivr.nodes.base import Node, node_type
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext

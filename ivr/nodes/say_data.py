@@ -8,8 +8,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
+from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
-from ivr.nodes.base import Node, node_type
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ivr.errors import CallEnded, StoreUnavailable
+from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
 from ivr.media.recordings import new_id
-from ivr.nodes.base import Node, node_type
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext

@@ -15,7 +15,7 @@ import icalendar
 
 from ivr.diagnostics import Diagnostic
 from ivr.errors import FlowError
-from ivr.flows.yamlsrc import LineDict, LineList, load_yaml
+from ivr.yamlsrc import LineDict, LineList, load_yaml
 
 State = Literal["open", "closed", "holiday", "emergency"]
 Hours = tuple[tuple[int, int], ...]  # local wall-clock [start, end) in minutes after midnight; end <= 1440

@@ -9,8 +9,8 @@ from typing import Any, Literal, cast
 
 from ivr.diagnostics import Diagnostic
 from ivr.errors import FlowError
-from ivr.flows.yamlsrc import LineDict, load_yaml
 from ivr.queueing.queuestate import QueueSnapshot
+from ivr.yamlsrc import LineDict, load_yaml
 
 Action = Literal["join", "overflow_queue", "voicemail", "offer_callback"]
 NoAgents = Literal["join", "overflow", "voicemail", "callback"]

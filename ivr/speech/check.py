@@ -9,9 +9,9 @@ from typing import Any
 from ivr.diagnostics import Diagnostic
 from ivr.errors import FlowError
 from ivr.flows.model import Flow, FlowNode, FlowSet
-from ivr.flows.yamlsrc import LineDict, LineList, load_yaml
 from ivr.speech.grammar import Grammar, normalize
 from ivr.speech.registry import SpeechSettings, build_registry
+from ivr.yamlsrc import LineDict, LineList, load_yaml
 
 
 def listening(node: FlowNode) -> Grammar | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ivr.errors import BackendTimeout
-from ivr.nodes.base import Node, node_type
+from ivr.flows.node import Node, node_type
 from tests.flowkit import prompts, run, visited
 
 MENU = """

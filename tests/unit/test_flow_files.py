@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivr.flows.loader import load_flows
+from ivr.nodes import NODE_TYPES
 from ivr.testing import FakePrompts
 
 HERE = Path(__file__).parent.parent / "flows"
@@ -20,7 +21,7 @@ def test_bad_flow_is_rejected_with_file_line_reason(path: Path, tmp_path: Path) 
     expect = re.match(r"# expect: (\d+): (.+)", path.read_text().splitlines()[0])
     assert expect, f"{path} needs a first line '# expect: LINE: reason'"
     (tmp_path / path.name).write_text(path.read_text())
-    _, found = load_flows(tmp_path, prompts=FakePrompts(KNOWN_PROMPTS), languages=("en", "it"))
+    _, found = load_flows(tmp_path, node_types=NODE_TYPES, prompts=FakePrompts(KNOWN_PROMPTS), languages=("en", "it"))
     rendered = [str(d) for d in found if d.severity == "error"]
     want_line, want_text = int(expect.group(1)), expect.group(2)
     assert any(d.line == want_line and want_text in d.message and d.file.endswith(path.name)
@@ -28,7 +29,8 @@ def test_bad_flow_is_rejected_with_file_line_reason(path: Path, tmp_path: Path) 
 
 
 def test_good_flows_load_without_errors() -> None:
-    flows, found = load_flows(HERE / "good", prompts=FakePrompts(KNOWN_PROMPTS), languages=("en", "it"))
+    flows, found = load_flows(HERE / "good", node_types=NODE_TYPES, prompts=FakePrompts(KNOWN_PROMPTS),
+                              languages=("en", "it"))
     assert [str(d) for d in found] == []
     assert set(flows.flows) == {"small"}
 

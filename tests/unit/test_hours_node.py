@@ -17,6 +17,7 @@ from ivr.errors import IvrError
 from ivr.flows.engine import Engine
 from ivr.flows.registry import check_all
 from ivr.journeys import JourneyLog
+from ivr.nodes import NODE_TYPES
 from ivr.nodes.hours import clock_time, spoken_when
 from ivr.ops.emergency import Announcement
 from ivr.ops.emergency_admin import TEXT_ONLY
@@ -198,12 +199,12 @@ def test_check_names_an_unknown_schedule_at_its_line(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
     shutil.copy(ROOT / "dialplans" / "schedules.yaml", flows)
     (flows / "f.yaml").write_text(hours_flow().replace("schedule: office", "schedule: ofice"))
-    _, _, found = check_all(Settings(flows_dir=flows, prompts_dir=tmp_path / "prompts"))
+    _, _, found = check_all(Settings(flows_dir=flows, prompts_dir=tmp_path / "prompts"), NODE_TYPES)
     errors = [str(d) for d in found if d.severity == "error"]
     assert errors == [f"{flows / 'f.yaml'}:5: error: node 'hours': schedule 'ofice' is not in schedules.yaml "
                       "(known: office)"]
     (flows / "f.yaml").write_text(hours_flow("open: open"))
-    _, _, found = check_all(Settings(flows_dir=flows, prompts_dir=tmp_path / "prompts"))
+    _, _, found = check_all(Settings(flows_dir=flows, prompts_dir=tmp_path / "prompts"), NODE_TYPES)
     assert any("needs 'closed'" in str(d) for d in found)
 
 

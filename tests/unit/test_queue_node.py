@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from ivr.call import Call
 from ivr.config import Settings
 from ivr.flows.engine import Engine
+from ivr.flows.node import Node, node_type
 from ivr.journeys import JourneyLog
-from ivr.nodes.base import Node, node_type
 from ivr.nodes.queue import ewt_prompt
 from ivr.queueing.queuestate import QueueBoard
 from ivr.queueing.routing import Overflow, QueueRule, RoutingRules

@@ -18,8 +18,8 @@ from ivr.call import Call
 from ivr.config import Settings
 from ivr.errors import StoreUnavailable
 from ivr.flows.context import NodeContext
+from ivr.flows.node import build_params
 from ivr.journeys import JourneyLog
-from ivr.nodes.base import build_params
 from ivr.nodes.recording import RecordAnnouncement
 from ivr.ops.emergency import Announcement, normalise_prompt
 from ivr.services import Services

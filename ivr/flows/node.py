@@ -3,6 +3,9 @@
 A node type declares the edges it may take. `edges` must all be wired in the flow file;
 `optional_edges` fall back to the node's `fallback` (or the flow's) when not wired. `run` returns
 an edge name, `END` when this flow is over, or `STOP` when the call is over.
+
+`node_type` files a class in `NODE_TYPES` (importing `ivr.nodes` files every built-in type). Nothing
+in `ivr.flows` reads that table: whoever loads flows passes the node types in (`NodeTypes`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Node:
         raise NotImplementedError
 
 
+NodeTypes = Mapping[str, type[Node]]  # YAML `type:` name → node class, as the loader is given it
 NODE_TYPES: dict[str, type[Node]] = {}
 N = TypeVar("N", bound=type[Node])
 
