@@ -1,4 +1,4 @@
-"""The AudioSocket frame codec and parser (ivr.agi.audiosocket), without sockets."""
+"""The AudioSocket frame codec and parser (ivr.agi.audiosocket_codec), without sockets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from ivr.agi.audiosocket import (
+from ivr.agi.audiosocket_codec import (
     HANGUP_FRAME,
     AudioSocketError,
     ErrorCode,
