@@ -14,11 +14,13 @@ from typing import Any
 
 from panoramisk import Manager
 
+from ivr.backoff import Backoff
 from ivr.errors import AmiError
 
 log = logging.getLogger("ivr.ami")
 
 MIN_BACKOFF, MAX_BACKOFF = 1.0, 30.0
+RECONNECT = Backoff(MIN_BACKOFF, cap=MAX_BACKOFF)
 EventHandler = Callable[[dict[str, str]], None]
 
 
@@ -30,15 +32,18 @@ def _log_failure(task: asyncio.Future[None]) -> None:
 class _BackoffManager(Manager):  # type: ignore[misc]
     """panoramisk Manager whose reconnect delay doubles on each failure and resets on login."""
 
+    failures = 0  # failed connection attempts since the last login
+
     def connection_made(self, f: asyncio.Future[Any]) -> None:
         if f.exception() is not None:
-            current = float(self.reconnect_timeout)  # type: ignore[has-type]
-            self.reconnect_timeout = min(MAX_BACKOFF, max(MIN_BACKOFF, current * 2))
+            self.failures += 1
+            self.reconnect_timeout = RECONNECT.delay(self.failures)
         super().connection_made(f)
 
     def login(self, future: asyncio.Future[Any]) -> bool:
         ok = bool(super().login(future))
         if ok:
+            self.failures = 0
             self.reconnect_timeout = MIN_BACKOFF
         else:
             log.error("AMI login refused for user %s", self.config.get("username"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Mapping
 from decimal import Decimal
@@ -14,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from ivr.backends.breaker import CircuitBreaker
+from ivr.backoff import Backoff
 from ivr.errors import BackendError, BackendTimeout, BackendUnavailable
 from ivr.identity.secret import Secret
 
@@ -50,6 +50,7 @@ class BackendClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self._pauses = Backoff(backoff, jitter=1.0)  # full jitter: 0 .. backoff * 2**attempt
         self.breaker = breaker or CircuitBreaker(name)
         self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
@@ -74,7 +75,7 @@ class BackendClient:
                 try:
                     result = await self._attempt(method, path, body, params, headers, idempotent, deadline)
                 except _Retryable as retry:
-                    pause = random.uniform(0, self.backoff * 2**attempt)
+                    pause = self._pauses.delay(attempt)
                     if attempt >= self.retries or time.monotonic() + pause >= deadline:
                         raise retry.error from retry.__cause__
                     attempt += 1

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from ivr.backoff import Backoff
 from ivr.config import Settings
 from ivr.media.recordings import RecordingArea, check_id, write_json_atomic
 
@@ -136,6 +136,7 @@ class WebhookNotifier:
         self._token = token
         self.backoff = max(0.01, backoff)
         self.max_backoff = max(self.backoff, max_backoff)
+        self._delays = Backoff(self.backoff, cap=self.max_backoff, jitter=0.2)  # 80-100 % of the capped delay
         self.timeout = timeout
         self.clock = clock
         self._wake = asyncio.Event()
@@ -201,7 +202,7 @@ class WebhookNotifier:
                 log.info("voicemail %s: webhook delivered", message_id)
                 continue
             attempts = int(entry.get("attempts", 0)) + 1
-            delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1)) * random.uniform(0.8, 1.0)
+            delay = self._delays.delay(attempts - 1)
             await asyncio.to_thread(self.store.postpone, message_id, attempts, self.clock() + delay, error)
             log.warning("voicemail %s: webhook failed (%s), attempt %d; next in %.0fs", message_id, error,
                         attempts, delay)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ivr.backoff import Backoff
 from ivr.config import Settings
 from ivr.errors import StoreUnavailable
 from ivr.queueing.callbacks import Callback, CallbackStore, keep_place_due
@@ -59,7 +60,8 @@ class RetryPolicy:
     cap: float = 1800.0
 
     def delay(self, attempts_done: int) -> float:
-        return float(min(self.cap, self.base * self.factor ** max(0, attempts_done - 1)))
+        """Seconds from an attempt to the next (no jitter: the due time is stored in Redis)."""
+        return Backoff(self.base, self.factor, self.cap).delay(attempts_done - 1)
 
 
 def after_attempt(cb: Callback, result: OriginateResult, now: float,
