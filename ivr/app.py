@@ -1,4 +1,4 @@
-"""Composition root: start services in order, serve calls, reload on change/SIGHUP, drain on SIGTERM."""
+"""Composition root: builds the components, runs them in one lifecycle, reloads on change/SIGHUP, drains on SIGTERM."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 
@@ -22,11 +24,11 @@ from ivr.flows.registry import FlowRegistry
 from ivr.identity.sms import HttpSmsGateway
 from ivr.identity.wiring import auth_from, backends_from
 from ivr.journeys import JourneyLog
+from ivr.lifecycle import Component, Lifecycle, component
 from ivr.logs import current_call
 from ivr.media.prompts import PromptCatalog, PromptStore
 from ivr.media.tts import TtsRenderer
 from ivr.nodes import NODE_TYPES
-from ivr.nodes.lookup import flush_crm
 from ivr.ops.emergency import EmergencySwitch
 from ivr.ops.voicemail import VoicemailStore, WebhookNotifier
 from ivr.queueing.callbacks import CallbackStore
@@ -43,7 +45,13 @@ log = logging.getLogger("ivr.app")
 
 
 class App:
-    """The running service. `start()` then `run_until_stopped()`, or `stop()` from a test."""
+    """The running service. `start()` then `run_until_stopped()`, or `stop()` from a test.
+
+    `components()` lists what runs, in start order; `stop()` stops it in reverse: first the AGI server
+    (stop accepting, let live calls finish up to drain_seconds, hand the rest back), then reloads, HTTP,
+    the emergency switch, the dialer (before AMI: calls being placed), the webhook, AMI, background work
+    (CRM records, before the backends close), backends, SMS, Redis, speech and TTS.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -66,97 +74,123 @@ class App:
             assert board is not None
             ami.on("*", board.apply)
             ami.on_login(lambda: refresh_queues(ami, board))
-        # --- voicemail: messages on disk, webhook outbox ---
-        self.services.voicemail = VoicemailStore.from_settings(settings)
+        self.services.voicemail = VoicemailStore.from_settings(settings)  # messages on disk, webhook outbox
         self.voicemail_webhook = WebhookNotifier.from_settings(self.services.voicemail, settings)
         if self.voicemail_webhook is not None:
             self.services.voicemail.on_saved = self.voicemail_webhook.kick
-        # --- end of voicemail ---
-        # --- speech: recognisers and the AudioSocket server (settings section [speech]) ---
         self.speech = SpeechService.from_config(settings.extra.get("speech", {}), prompts_cache=settings.prompts_cache,
                                                 asterisk_cache=settings.asterisk_prompts_dir())
         self.services.features[SPEECH] = self.speech
-        # --- end of speech ---
+        self.dialer: Dialer | None = None  # built at start when Redis and AMI are configured
         self.engine = Engine(self.services, self.registry.get)
         self.agi = AgiServer(self._handle, header_timeout=settings.agi_header_timeout)
         self._http: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.http_port = 0
+        self.lifecycle = Lifecycle(self.components())
+
+    def components(self) -> list[Component]:
+        """What runs, in start order (optional parts only when configured); stopped in reverse."""
+        parts = [Component("flows", self._flows), component("tts", stop=self.renderer.close),
+                 component("speech", self.speech.start, self.speech.close)]  # recognisers load before calls
+        if self.store is not None:
+            parts.append(component("redis", stop=self.store.close))
+        sms = self.services.auth.otp.sms if self.services.auth is not None else None
+        if isinstance(sms, HttpSmsGateway):
+            parts.append(component("sms", stop=sms.close))
+        if self.backends is not None:
+            parts.append(component("backends", stop=self.backends.close))
+        parts.append(Component("background", lambda: self.services.background.running(2.0)))  # CRM records
+        if self.ami is not None:
+            parts.append(component("ami", self.ami.start, self.ami.close))
+        if self.voicemail_webhook is not None:  # delivers what an earlier run left in the outbox, too
+            parts.append(component("voicemail-webhook", self.voicemail_webhook.start, self.voicemail_webhook.stop))
+        if self.services.callbacks is not None and self.ami is not None and self.store is not None:
+            parts.append(Component("dialer", self._dialer))
+        if self.services.emergency is not None:
+            parts.append(component("emergency", self.services.emergency.start, self.services.emergency.stop))
+        parts += [Component("http", self._http_site), Component("reloads", self._reloads),
+                  Component("agi", self._calls)]
+        return parts
 
     async def start(self) -> None:
+        await self.lifecycle.start()
+
+    async def stop(self) -> None:
+        """Stop accepting calls, let live ones finish up to drain_seconds, hand them back, then stop the rest."""
+        await self.lifecycle.stop()
+        self._stopped.set()
+
+    # -- components (each an async context: start on entry, stop on exit)
+
+    @asynccontextmanager
+    async def _flows(self) -> AsyncIterator[None]:
         self.settings.prompts_cache.mkdir(parents=True, exist_ok=True)
         result = await self.registry.reload("startup")
         if not result.applied:
             raise ConfigError("flows or prompts are invalid:\n" + "\n".join(str(d) for d in errors(result.findings)))
         built = await self.prompts.build(self.settings.languages)
         log.info("prompts ready: %s", built)
-        if self.ami is not None:
-            await self.ami.start()
-        if self.services.emergency is not None:
-            await self.services.emergency.start()
-        # --- callbacks dialer (started here when Redis and AMI are configured) ---
-        self.dialer: Dialer | None = None
-        if self.services.callbacks is not None and self.ami is not None and self.store is not None:
-            board = self.services.queues
-            self.dialer = Dialer.from_settings(
-                self.settings, self.services.callbacks, AmiOriginator(self.ami, self.settings, self.store),
-                ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None)
-            await self.dialer.start()
-        # --- end of the callbacks dialer ---
-        if self.voicemail_webhook is not None:  # delivers what an earlier run left in the outbox, too
-            await self.voicemail_webhook.start()
-        await self.speech.start()  # before calls: the AudioSocket server listens, recognisers load off the loop
-        await self.agi.start(self.settings.agi_host, self.settings.agi_port)
-        self._http = web.AppRunner(make_app(self.services, self.registry), access_log=None)
-        await self._http.setup()
-        site = web.TCPSite(self._http, self.settings.http_host, self.settings.http_port)
-        await site.start()
-        self.http_port = int(self._http.addresses[0][1]) if self._http.addresses else 0
+        yield
+
+    @asynccontextmanager
+    async def _dialer(self) -> AsyncIterator[None]:
+        assert self.services.callbacks is not None and self.ami is not None and self.store is not None
+        board = self.services.queues
+        self.dialer = Dialer.from_settings(
+            self.settings, self.services.callbacks, AmiOriginator(self.ami, self.settings, self.store),
+            ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None)
+        await self.dialer.start()
+        yield
+        await self.dialer.stop(grace=min(10.0, self.settings.drain_seconds))  # then leases expire
+
+    @asynccontextmanager
+    async def _http_site(self) -> AsyncIterator[None]:
+        runner = web.AppRunner(make_app(self.services, self.registry), access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.settings.http_host, self.settings.http_port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._http = runner
+        self.http_port = int(runner.addresses[0][1]) if runner.addresses else 0
+        yield
+        await runner.cleanup()
+
+    @asynccontextmanager
+    async def _reloads(self) -> AsyncIterator[None]:
+        """The flow watcher, and SIGHUP reloads in flight: cancelled on the way out."""
         if self.settings.reload_watch:
             self._tasks.append(asyncio.create_task(self.registry.watch(), name="flow-watch"))
-        log.info("serving: FastAGI %s:%d, HTTP %s:%d", self.settings.agi_host, self.agi.port,
-                 self.settings.http_host, self.http_port)
-
-    async def _handle(self, session: AgiSession) -> None:
-        current_call.set(session.uniqueid)
-        await self.engine.handle(AgiChannel(session), script_name(session.env))
-
-    async def stop(self) -> None:
-        """Stop accepting calls, let live ones finish up to drain_seconds, then hand them back politely."""
-        await self.agi.stop_accepting()
-        live = len(self.agi.calls)
-        if live:
-            log.info("draining %d live call(s), up to %.0fs", live, self.settings.drain_seconds)
-        cut = await self.agi.drain(self.settings.drain_seconds)
-        if cut:
-            log.warning("%d call(s) still live at the deadline were handed back to the dialplan", cut)
+        yield
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        if self._http is not None:
-            await self._http.cleanup()
-        if self.services.emergency is not None:
-            await self.services.emergency.stop()
-        if (dialer := getattr(self, "dialer", None)) is not None:  # before AMI closes: calls being placed
-            await dialer.stop(grace=min(10.0, self.settings.drain_seconds))  # get a grace, then leases expire
-        if self.voicemail_webhook is not None:  # undelivered webhooks stay in the outbox for the next start
-            await self.voicemail_webhook.stop()
-        if self.ami is not None:
-            await self.ami.close()
-        if self.backends is not None:
-            await flush_crm(2.0)
-            await self.backends.close()
-        sms = self.services.auth.otp.sms if self.services.auth is not None else None
-        if isinstance(sms, HttpSmsGateway):
-            await sms.close()
-        if self.store is not None:
-            await self.store.close()
-        await self.speech.close()
-        await self.renderer.close()
-        self._stopped.set()
+
+    @asynccontextmanager
+    async def _calls(self) -> AsyncIterator[None]:
+        """The AGI server: the last to start, the first to stop (stop accepting, then drain)."""
+        await self.agi.start(self.settings.agi_host, self.settings.agi_port)
+        log.info("serving: FastAGI %s:%d, HTTP %s:%d", self.settings.agi_host, self.agi.port,
+                 self.settings.http_host, self.http_port)
+        try:
+            yield
+        finally:
+            await self.agi.stop_accepting()
+            live = len(self.agi.calls)
+            if live:
+                log.info("draining %d live call(s), up to %.0fs", live, self.settings.drain_seconds)
+            cut = await self.agi.drain(self.settings.drain_seconds)
+            if cut:
+                log.warning("%d call(s) still live at the deadline were handed back to the dialplan", cut)
+
+    async def _handle(self, session: AgiSession) -> None:
+        current_call.set(session.uniqueid)
+        await self.engine.handle(AgiChannel(session), script_name(session.env))
 
     async def run_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ivr.background import Background
 from ivr.config import Settings
 
 if TYPE_CHECKING:
@@ -53,3 +54,4 @@ class Services:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # injectable: tests call "on 25 Dec"
     features: dict[str, Any] = field(default_factory=dict)  # further optional services, by name
     voicemail: VoicemailStore | None = None  # messages on disk; its webhook notifier runs in ivr.app
+    background: Background = field(default_factory=Background)  # work calls do not wait for; flushed at stop

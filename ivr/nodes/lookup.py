@@ -9,7 +9,6 @@ Results land in call variables for the next nodes to speak:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ivr.lookup")
 WHAT = ("balance", "order_status", "password_reset")
-_crm_tasks: set[asyncio.Task[None]] = set()
 
 
 @node_type("lookup")
@@ -95,15 +93,7 @@ class Lookup(Node):
             except IvrError as exc:
                 log.warning("[%s] CRM record failed: %s", ctx.call.uniqueid, exc)
 
-        task = asyncio.create_task(send())
-        _crm_tasks.add(task)
-        task.add_done_callback(_crm_tasks.discard)
-
-
-async def flush_crm(seconds: float) -> None:
-    """Wait (up to `seconds`) for CRM records still being sent; the service calls it when stopping."""
-    if _crm_tasks:
-        await asyncio.wait(set(_crm_tasks), timeout=seconds)
+        ctx.services.background.spawn(send(), name=f"crm-{ctx.call.uniqueid}")  # flushed when the service stops
 
 
 def _catalog_text(store: object, name: str, language: str) -> str | None:
