@@ -23,6 +23,7 @@ log = logging.getLogger("ivr.app")
 
 Opener = Callable[[], AbstractAsyncContextManager[object]]
 Step = Callable[[], Awaitable[object]]
+_Exit = Callable[[type[BaseException] | None, BaseException | None, TracebackType | None], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,3 @@ class Lifecycle:
             return False  # never swallow the error that is unwinding the stack
 
         return leave
-
-
-_Exit = Callable[[type[BaseException] | None, BaseException | None, TracebackType | None], Awaitable[bool]]
