@@ -51,7 +51,7 @@ class App:
         self.prompts = PromptStore(empty, settings.prompts_cache, self.renderer,
                                    asterisk_dir=settings.asterisk_prompts_dir())
         self.registry = FlowRegistry(settings, self.prompts)
-        self.journeys = JourneyLog(settings.journeys_file)
+        self.journeys = JourneyLog(settings.journeys_file, known_flows=lambda: self.registry.current.flows)
         self.ami = (AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret)
                     if settings.ami_enabled else None)
         self.store = connect_store(settings.redis_url) if settings.redis_url else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,7 +52,8 @@ class Settings:
     sms_token: str = ""
     auth_otp_key: str = ""  # HMAC key for one-time codes, the same on every instance (IVR_AUTH_OTP_KEY)
     phone_region: str = "US"  # how national caller ids are read (E.164 normalisation)
-    http_token: str = ""  # bearer token for changing endpoints (POST/DELETE); empty = they are refused
+    http_token: str = ""  # bearer token for changing endpoints (POST/DELETE); it also reads; empty = refused
+    http_read_token: str = ""  # bearer token for views with caller data (live calls, journeys, KPIs)
     voicemail_dir: Path = Path("var/voicemail")  # where messages are recorded (service-side path)
     voicemail_asterisk_dir: str = ""  # how Asterisk sees voicemail_dir; empty = the same absolute path
     voicemail_webhook: str = ""  # POSTed {id, caller, language, reason, time, file} for each message
@@ -89,6 +91,7 @@ class Settings:
         return self.announcements_asterisk_dir or str(self.announcements_dir.resolve())
 
 
+TOKEN_CHARS = re.compile(r"^[!-~]*$")
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
@@ -175,6 +178,9 @@ def load_settings(
         raise ConfigError(f"setting callbacks_mode: {settings.callbacks_mode!r} is not customer_first or agent_first")
     if settings.default_language not in settings.languages:
         raise ConfigError(f"setting default_language: {settings.default_language!r} is not in languages")
+    for key in ("http_token", "http_read_token"):
+        if not TOKEN_CHARS.match(getattr(settings, key)):
+            raise ConfigError(f"setting {key}: use printable ASCII without spaces (it is sent in a header)")
     if problems := _recording_problems(settings):  # voicemail and the ops line
         raise ConfigError(problems[0])
     return settings

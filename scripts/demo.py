@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from tests.redis_server import start_redis  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 IVR = str(ROOT / ".venv" / "bin" / "ivr")
+READ_TOKEN = secrets.token_hex(16)  # the demo reads its journey with it (views with caller data need one)
 CALLER = "+12025550101"  # Alice Morgan, VIP, PIN 2468 (demo data: ivr/refbackend/seed.py)
 
 
@@ -72,7 +74,7 @@ def main() -> int:
                "IVR_PROMPTS_CACHE": str(sounds.host), "IVR_PROMPTS_ASTERISK_DIR": sounds.asterisk,
                "IVR_REDIS_URL": redis.url, "IVR_BACKENDS_URL": f"http://127.0.0.1:{backend_port}",
                "IVR_SMS_URL": f"http://127.0.0.1:{sink_port}/messages", "IVR_AUTH_OTP_KEY": "demo-only-key-0123456789",
-               "IVR_JOURNEYS_FILE": str(work / "journeys.jsonl")}
+               "IVR_JOURNEYS_FILE": str(work / "journeys.jsonl"), "IVR_HTTP_READ_TOKEN": READ_TOKEN}
         for what in ("voicemail", "announcements"):  # Asterisk records there: inside its chroot
             host = asterisk.workdir / what
             host.mkdir(parents=True, exist_ok=True)
@@ -96,7 +98,9 @@ def main() -> int:
         result = asyncio.run(run_call(asterisk.sip_port, steps, caller_id=CALLER, time_limit=60))
         if not result.ok:
             print(result.describe())
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/calls/recent?limit=1", timeout=5) as r:
+        recent = urllib.request.Request(f"http://127.0.0.1:{http_port}/calls/recent?limit=1",
+                                        headers={"Authorization": f"Bearer {READ_TOKEN}"})
+        with urllib.request.urlopen(recent, timeout=5) as r:
             journeys = json.load(r)
         if not journeys:
             print("no journey recorded; service log:", (work / "services.log").read_text()[-3000:])
