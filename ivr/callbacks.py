@@ -156,7 +156,7 @@ class CallbackStore:
 
     def _keys(self, cb_id: str, number: str = "") -> list[str]:
         keys = [callback(cb_id), callback_lease(cb_id), CALLBACKS_DUE]
-        return keys + [callback_number(number)] if number else keys
+        return keys + [_number_key(number)] if number else keys
 
     async def add(self, cb: Callback) -> tuple[Callback, bool]:
         """Store a new callback unless its number already has a live one: (the live callback, created?)."""
@@ -179,7 +179,7 @@ class CallbackStore:
     async def cancel(self, cb_id: str) -> bool:
         """Cancel a callback nobody is dialing; False if it is being placed or already finished."""
         cb = await self.get(cb_id)
-        keys = self._keys(cb_id, cb.number if cb else "-")
+        keys = self._keys(cb_id, cb.number if cb else "-")  # a number not usable as a key: "-" too
         return bool(await self._store.eval(_CANCEL, keys, [cb_id, int(CALLBACK_RETENTION), repr(self.clock())]))
 
     async def due(self, now: float, limit: int) -> list[str]:
@@ -216,6 +216,15 @@ class CallbackStore:
     async def reschedule(self, cb_id: str, due_at: float) -> bool:
         """Move a pending, unclaimed callback (keep-place re-evaluation)."""
         return bool(await self._store.eval(_RESCHEDULE, self._keys(cb_id), [cb_id, repr(due_at)]))
+
+
+def _number_key(number: str) -> str:
+    """The number's live-callback key; a stored number that cannot name a key (tampered) gets one that
+    never exists, so finishing or cancelling its callback still works."""
+    try:
+        return callback_number(number)
+    except ValueError:
+        return callback_number("-")
 
 
 def _ms(seconds: float) -> int:

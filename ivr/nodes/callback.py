@@ -1,12 +1,14 @@
 """`callback`: take a callback request instead of waiting; `callback_call`: the call placed back to the customer.
 
 `callback` (reached from a queue node's `callback` edge, or offered with `offer`):
-number = the caller id ("1: this number, 2: another number") or keyed in; normalised to E.164 and checked
-with `ivr.phone` against `settings.callbacks_regions` (premium-rate, foreign, invalid → `refused`, with
-a prompt). Kind `keep_place`: due when the caller would have reached an agent (now + EWT at their
-position); kind `slot`: "1 within the hour, 2 tomorrow morning (09:00-12:00 in `timezone`)".
-Stored with `CallbackStore.add` (one live callback per number → `exists`). Edges: `next` (stored),
-`refused`, `exists`, `failed` (Redis down), `declined` (the offer, the number or the slot not chosen).
+number = the caller id ("1: this number, 2: another number") or keyed in; normalised to E.164 (national
+digits read in `settings.callbacks_default_region`, else `phone_region`) and checked with `ivr.phone`
+against `settings.callbacks_regions` (premium-rate, foreign, invalid → `refused`, with a prompt).
+Kind `keep_place`: due when the caller would have reached an agent (now + EWT at their position);
+kind `slot`: "1 within the hour, 2 tomorrow morning (09:00-12:00 in `timezone`)".
+Stored with `CallbackStore.add` (one live callback per number → `exists`; the caps per caller id and
+per day → `refused`, with `unavailable_prompt`). Edges: `next` (stored), `refused`, `exists`, `failed`
+(Redis down), `declined` (the offer, the number or the slot not chosen).
 
 `callback_call` runs first in the `callback` flow (Asterisk's [ivr-callbacks] passes the id as the AGI
 argument, `agi_arg_1`, or the channel variable IVR_CALLBACK_ID): it loads the callback (queue, language,
@@ -26,7 +28,7 @@ from ivr.callbacks import Callback, keep_place, slot
 from ivr.errors import StoreUnavailable
 from ivr.flows.prompt_ref import PromptRef
 from ivr.nodes.base import Node, node_type
-from ivr.phone import CallbackPolicy, check_callback_number
+from ivr.phone import callback_policy, check_callback_number
 from ivr.store import callback as callback_key
 
 if TYPE_CHECKING:
@@ -118,7 +120,7 @@ class CallbackRequest(Node):
             call.record(ctx.node_id, "callback", result="no-number")
             return "declined"
         settings = ctx.services.settings
-        check = check_callback_number(raw, CallbackPolicy.of(settings.callbacks_regions))
+        check = check_callback_number(raw, callback_policy(settings))
         if not check.ok or check.e164 is None:
             call.vars["callback_refused"] = check.reason
             call.record(ctx.node_id, "callback", result="refused", reason=check.reason, source=how)
