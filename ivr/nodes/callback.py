@@ -24,7 +24,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ivr.callbacks import Callback, keep_place, slot
+from ivr.callbacks import Callback, CallbackCaps, CapReached, keep_place, slot
 from ivr.errors import StoreUnavailable
 from ivr.flows.prompt_ref import PromptRef
 from ivr.nodes.base import Node, node_type
@@ -55,6 +55,7 @@ class CallbackRequest(Node):
     confirmed: PromptRef = _p("callback-confirmed")
     refused_prompt: PromptRef = _p("callback-refused")
     exists_prompt: PromptRef = _p("callback-exists")
+    unavailable_prompt: PromptRef = _p("callback-unavailable")  # over a cap (per caller id or per day)
     timeout: float = 5.0  # s for each choice / the first digit of a number
     retries: int = 2
     max_attempts: int = 3
@@ -146,7 +147,14 @@ class CallbackRequest(Node):
             position, ewt = self._place(ctx, queue)
             cb = keep_place(check.e164, queue, now=now, ewt=ewt, position=position,
                             **common)  # type: ignore[arg-type]
-        live, created = await store.add(cb)
+        try:
+            live, created = await store.add(cb, caller=call.caller_id, caps=CallbackCaps.from_settings(settings))
+        except CapReached as exc:
+            call.vars["callback_refused"] = f"cap:{exc.cap}"
+            call.record(ctx.node_id, "callback", result="refused", reason=f"cap:{exc.cap}", source=how)
+            await ctx.play(self.unavailable_prompt)
+            call.outcome = "callback-refused:cap"
+            return "refused"
         call.vars["callback_id"] = live.id
         if not created:
             call.record(ctx.node_id, "callback", result="exists", id=live.id)

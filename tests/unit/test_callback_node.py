@@ -25,7 +25,7 @@ class FakeCallbacks:
         self.added: list[Callback] = []
         self.down = down
 
-    async def add(self, cb: Callback) -> tuple[Callback, bool]:
+    async def add(self, cb: Callback, **caps: object) -> tuple[Callback, bool]:
         if self.down:
             raise StoreUnavailable("redis down")
         live = next((c for c in self.added if c.number == cb.number), None)
