@@ -139,18 +139,21 @@ def keep_place_due(cb: Callback, ewt_at: Callable[[str, int], float | None]) -> 
 
 # --- Redis ------------------------------------------------------------------------------------------
 
+_CAP_CHECK = """
+local live = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local st = redis.call('HGET', ARGV[9] .. id, 'state')
+  if st == 'pending' or st == 'dialing' then live = live + 1 else redis.call('SREM', KEYS[4], id) end
+end
+if live >= tonumber(ARGV[4]) then return {'capped', 'caller_pending'} end
+if tonumber(redis.call('GET', KEYS[5]) or '0') >= tonumber(ARGV[5]) then return {'capped', 'caller_day'} end
+if tonumber(redis.call('GET', KEYS[6]) or '0') >= tonumber(ARGV[6]) then return {'capped', 'day'} end
+"""
 _ADD = """
 local cur = redis.call('GET', KEYS[2])
 if cur then return {'exists', cur} end
 if ARGV[3] == '1' then
-  local live = 0
-  for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-    local st = redis.call('HGET', ARGV[9] .. id, 'state')
-    if st == 'pending' or st == 'dialing' then live = live + 1 else redis.call('SREM', KEYS[4], id) end
-  end
-  if live >= tonumber(ARGV[4]) then return {'capped', 'caller_pending'} end
-  if tonumber(redis.call('GET', KEYS[5]) or '0') >= tonumber(ARGV[5]) then return {'capped', 'caller_day'} end
-  if tonumber(redis.call('GET', KEYS[6]) or '0') >= tonumber(ARGV[6]) then return {'capped', 'day'} end
+""" + _CAP_CHECK + """
   for i = 5, 6 do
     if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[7]) end
   end
@@ -162,6 +165,7 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[1])
 return {'created', ARGV[1]}
 """
+_OVER_CAP = _CAP_CHECK + "return {'ok', ''}"  # same KEYS and ARGV as _ADD; stores and counts nothing
 _CLAIM = """
 local st = redis.call('HGET', KEYS[1], 'state')
 if st ~= 'pending' and st ~= 'dialing' then redis.call('ZREM', KEYS[3], ARGV[4]) return 0 end
@@ -223,19 +227,22 @@ class CallbackStore:
         With `caps`, the request of caller id `caller` ("" = anonymous) is also checked against them and
         counted (on the UTC day of `cb.created_at`); over a cap it raises CapReached."""
         flat = [x for kv in cb.to_hash().items() for x in kv]
-        day = datetime.fromtimestamp(cb.created_at, UTC).strftime("%Y%m%d")
-        keys = [callback(cb.id), callback_number(cb.number), CALLBACKS_DUE, callback_caller(caller),
-                callback_caller_day(caller, day), callback_day(day)]
-        limits = caps or CallbackCaps()
-        args: list[str | int | float] = [
-            cb.id, repr(cb.due_at), "1" if caps else "0", limits.pending_per_caller, limits.per_caller_day,
-            limits.per_day, int(CALLBACK_DAY_TTL * 1000), int(CALLBACK_CALLER_TTL * 1000), CALLBACK_PREFIX, *flat]
+        keys, args = _cap_keys_args(cb.id, cb.number, repr(cb.due_at), caller, caps, cb.created_at)
+        args += flat
         kind, value = (str(x) for x in await self._store.eval(_ADD, keys, args))
         if kind == "capped":
             raise CapReached(value)
         if value == cb.id:
             return cb, True
         return (await self.get(value)) or cb, False
+
+    async def over_cap(self, caller: str, caps: CallbackCaps, now: float) -> str | None:
+        """Which cap a new request of `caller` would exceed now (caller_pending, caller_day, day), or None.
+
+        Only a hint, to refuse before asking the caller anything: `add` checks again atomically."""
+        keys, args = _cap_keys_args("-", "-", "0", caller, caps, now)
+        kind, value = (str(x) for x in await self._store.eval(_OVER_CAP, keys, args))
+        return value if kind == "capped" else None
 
     async def get(self, cb_id: str) -> Callback | None:
         h = await self._store.run(lambda r: r.hgetall(callback(cb_id)))
@@ -286,6 +293,19 @@ class CallbackStore:
     async def reschedule(self, cb_id: str, due_at: float) -> bool:
         """Move a pending, unclaimed callback (keep-place re-evaluation)."""
         return bool(await self._store.eval(_RESCHEDULE, self._keys(cb_id), [cb_id, repr(due_at)]))
+
+
+def _cap_keys_args(cb_id: str, number: str, due: str, caller: str, caps: CallbackCaps | None,
+                   at: float) -> tuple[list[str], list[str | int | float]]:
+    """KEYS and the first nine ARGV of _ADD / _OVER_CAP (the day is the UTC day of `at`)."""
+    day = datetime.fromtimestamp(at, UTC).strftime("%Y%m%d")
+    keys = [callback(cb_id), _number_key(number), CALLBACKS_DUE, callback_caller(caller),
+            callback_caller_day(caller, day), callback_day(day)]
+    limits = caps or CallbackCaps()
+    args: list[str | int | float] = [
+        cb_id, due, "1" if caps else "0", limits.pending_per_caller, limits.per_caller_day, limits.per_day,
+        int(CALLBACK_DAY_TTL * 1000), int(CALLBACK_CALLER_TTL * 1000), CALLBACK_PREFIX]
+    return keys, args
 
 
 def _number_key(number: str) -> str:

@@ -116,11 +116,17 @@ class CallbackRequest(Node):
         if self.offer is not None and await self._choose(ctx, self.offer, "12") != "1":
             call.record(ctx.node_id, "callback", result="declined")
             return "declined"
+        settings, store = ctx.services.settings, ctx.services.callbacks
+        if store is None:
+            raise StoreUnavailable("callbacks need Redis (redis_url)")
+        caps = CallbackCaps.from_settings(settings)
+        cap = await store.over_cap(call.caller_id, caps, ctx.services.clock().timestamp())
+        if cap in ("caller_day", "day"):  # refused before asking for a number; caller_pending waits for the
+            return await self._capped(ctx, cap, "")  # number: it may be one already booked (`exists`)
         raw, how = await self._number(ctx)
         if not raw:
             call.record(ctx.node_id, "callback", result="no-number")
             return "declined"
-        settings = ctx.services.settings
         check = check_callback_number(raw, callback_policy(settings))
         if not check.ok or check.e164 is None:
             call.vars["callback_refused"] = check.reason
@@ -128,9 +134,6 @@ class CallbackRequest(Node):
             await ctx.play(self.refused_prompt)
             call.outcome = f"callback-refused:{check.reason}"
             return "refused"
-        store = ctx.services.callbacks
-        if store is None:
-            raise StoreUnavailable("callbacks need Redis (redis_url)")
         queue = self.queue or call.vars.get("queue") or settings.default_queue
         now_dt = ctx.services.clock()
         now = now_dt.timestamp()
@@ -148,13 +151,9 @@ class CallbackRequest(Node):
             cb = keep_place(check.e164, queue, now=now, ewt=ewt, position=position,
                             **common)  # type: ignore[arg-type]
         try:
-            live, created = await store.add(cb, caller=call.caller_id, caps=CallbackCaps.from_settings(settings))
-        except CapReached as exc:
-            call.vars["callback_refused"] = f"cap:{exc.cap}"
-            call.record(ctx.node_id, "callback", result="refused", reason=f"cap:{exc.cap}", source=how)
-            await ctx.play(self.unavailable_prompt)
-            call.outcome = "callback-refused:cap"
-            return "refused"
+            live, created = await store.add(cb, caller=call.caller_id, caps=caps)
+        except CapReached as exc:  # another request of this caller (or the day's last place) came first
+            return await self._capped(ctx, exc.cap, how)
         call.vars["callback_id"] = live.id
         if not created:
             call.record(ctx.node_id, "callback", result="exists", id=live.id)
@@ -166,6 +165,14 @@ class CallbackRequest(Node):
         call.outcome = f"callback:{queue}"
         await ctx.play(self.confirmed)
         return "next"
+
+    async def _capped(self, ctx: NodeContext, cap: str, how: str) -> str:
+        call = ctx.call
+        call.vars["callback_refused"] = f"cap:{cap}"
+        call.record(ctx.node_id, "callback", result="refused", reason=f"cap:{cap}", **({"source": how} if how else {}))
+        await ctx.play(self.unavailable_prompt)
+        call.outcome = "callback-refused:cap"
+        return "refused"
 
     def _window(self, choice: str, now: datetime) -> tuple[float, float]:
         if choice == "1":

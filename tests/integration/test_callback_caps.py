@@ -80,8 +80,10 @@ async def test_a_capped_caller_hears_the_refusal(store: Store) -> None:
     fourth, _ = await line.ask(alice, keyed="2025550102")
     assert visited(fourth)[-1] == "done"
     assert await line.callbacks.cancel(fourth.vars["callback_id"])
-    fifth, _ = await line.ask(alice, keyed="2025550103")
+    fifth, channel = await line.ask(alice, keyed="2025550103")
     assert refusal(fifth) == "cap:caller_day"
+    assert prompts(channel)[0] == "callback-unavailable"  # told at once, not after keying a number
+    assert fifth.vars.get("callback_id") is None
     line.now += timedelta(days=1)  # a new UTC day
     sixth, _ = await line.ask(alice, keyed="2025550103")
     assert visited(sixth)[-1] == "done"
@@ -92,7 +94,7 @@ async def test_the_service_wide_cap_per_day(store: Store) -> None:
     booked = [await line.ask(f"+1202555{i:04d}") for i in range(150, 155)]
     assert all(visited(call)[-1] == "done" for call, _ in booked)
     call, channel = await line.ask("+12025550160")
-    assert refusal(call) == "cap:day" and "callback-unavailable" in prompts(channel)
+    assert refusal(call) == "cap:day" and prompts(channel)[0] == "callback-unavailable"
     call, _ = await line.ask("+12025550160", keyed="2025550161")
     assert refusal(call) == "cap:day"
 
@@ -138,3 +140,19 @@ def test_caps_come_from_settings() -> None:
     for key in CAPS:
         with pytest.raises(ConfigError, match=key):
             load_settings(env={"IVR_CONFIG": "/nonexistent/ivr.toml", f"IVR_{key.upper()}": "0"})
+
+
+async def test_a_request_that_loses_the_race_is_refused_at_storing(store: Store) -> None:
+    line = Line(store, callbacks_max_pending_per_caller=1)
+    rival = keep_place("+12025550199", "support", now=line.now.timestamp(), ewt=0, position=1)
+
+    class Racing(CallbackStore):
+        async def over_cap(self, caller: str, caps: CallbackCaps, now: float) -> str | None:
+            found = await super().over_cap(caller, caps, now)
+            await super().add(rival, caller=caller, caps=caps)  # the caller's other call books meanwhile
+            return found
+
+    line.callbacks = Racing(store)
+    call, channel = await line.ask("+12025550123")
+    assert refusal(call) == "cap:caller_pending" and "callback-unavailable" in prompts(channel)
+    assert await line.callbacks.for_number("+12025550123") is None

@@ -25,6 +25,11 @@ class FakeCallbacks:
         self.added: list[Callback] = []
         self.down = down
 
+    async def over_cap(self, caller: str, caps: object, now: float) -> str | None:
+        if self.down:
+            raise StoreUnavailable("redis down")
+        return None
+
     async def add(self, cb: Callback, **caps: object) -> tuple[Callback, bool]:
         if self.down:
             raise StoreUnavailable("redis down")
