@@ -100,7 +100,8 @@ class App:
             board = self.services.queues
             self.dialer = Dialer.from_settings(
                 self.settings, self.services.callbacks, AmiOriginator(self.ami, self.settings, self.store),
-                ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None)
+                ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None,
+                ready=lambda: bool(self.ami and self.ami.connected))  # an attempt before AMI login would fail
             await self.dialer.start()
         # --- end of the callbacks dialer ---
         if self.voicemail_webhook is not None:  # delivers what an earlier run left in the outbox, too

@@ -91,8 +91,10 @@ class Dialer:
                  lease: float = 30.0, poll: float = 1.0, concurrency: int = 4,
                  clock: Callable[[], float] = time.time,
                  ewt_at: Callable[[str, int], float | None] | None = None, reevaluate_every: float = 10.0,
-                 name: str | None = None, number_policy: CallbackPolicy | None = None) -> None:
+                 name: str | None = None, number_policy: CallbackPolicy | None = None,
+                 ready: Callable[[], bool] | None = None) -> None:
         self.callbacks, self.originator, self.policy = callbacks, originator, policy
+        self.ready = ready  # e.g. "AMI is logged in": until then nothing is claimed (no attempt wasted)
         self.number_policy = number_policy  # None: numbers are not checked again (tests of the mechanics)
         self.lease, self.poll, self.concurrency, self.clock = lease, poll, concurrency, clock
         self.ewt_at, self.reevaluate_every = ewt_at, reevaluate_every
@@ -105,13 +107,14 @@ class Dialer:
 
     @classmethod
     def from_settings(cls, settings: Settings, callbacks: CallbackStore, originator: Originator, *,
-                      ewt_at: Callable[[str, int], float | None] | None = None) -> Dialer:
+                      ewt_at: Callable[[str, int], float | None] | None = None,
+                      ready: Callable[[], bool] | None = None) -> Dialer:
         """The service's dialer: lease, poll, concurrency and retry backoff from the `callbacks_*` settings."""
         policy = RetryPolicy(base=settings.callbacks_retry_base, factor=settings.callbacks_retry_factor,
                              cap=settings.callbacks_retry_cap)
         return cls(callbacks, originator, policy=policy, lease=settings.callbacks_lease, poll=settings.callbacks_poll,
                    concurrency=settings.callbacks_concurrency, ewt_at=ewt_at,
-                   number_policy=callback_policy(settings))
+                   number_policy=callback_policy(settings), ready=ready)
 
     @property
     def placing(self) -> int:
@@ -153,7 +156,7 @@ class Dialer:
     async def run_once(self) -> int:
         """Claim what is due (up to the free concurrency) and start placing it; returns how many."""
         free = self.concurrency - len(self._inflight)
-        if free <= 0:
+        if free <= 0 or (self.ready is not None and not self.ready()):
             return 0
         now, started = self.clock(), 0
         for cb_id in await self.callbacks.due(now, limit=free * 4):

@@ -303,3 +303,18 @@ async def test_the_dialer_applies_todays_policy(stores: list[Store], caplog: pyt
     refused = await cbs.get(it.id)
     assert refused is not None and (refused.state, refused.outcome) == ("failed", "invalid_number")
     assert "international" in refused.detail and number(43) not in caplog.text and "+12025550101" not in caplog.text
+
+
+async def test_the_dialer_claims_nothing_while_its_originator_is_not_ready(stores: list[Store]) -> None:
+    cbs = CallbackStore(stores[0])
+    cb, _ = await cbs.add(keep_place(number(44), "support", now=time.time(), ewt=0, position=1))
+    up = [False]  # AMI not logged in yet (start-up, or a reconnect)
+    orig = FakeOriginator()
+    dialer = Dialer.from_settings(SETTINGS, cbs, orig, ready=lambda: up[0])
+    assert await dialer.run_once() == 0 and not orig.calls
+    waiting = await cbs.get(cb.id)
+    assert waiting is not None and (waiting.state, waiting.attempts) == ("pending", 0)  # no attempt used up
+    up[0] = True
+    assert await dialer.run_once() == 1
+    await until(lambda: dialer.placing == 0)
+    assert [c[0] for c in orig.calls] == [cb.id]
