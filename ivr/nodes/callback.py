@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from ivr.callbacks import Callback, CallbackCaps, CapReached, keep_place, slot
 from ivr.errors import StoreUnavailable
 from ivr.flows.prompt_ref import PromptRef
+from ivr.nodes.backend_call import e164
 from ivr.nodes.base import Node, node_type
 from ivr.phone import callback_policy, check_callback_number
 from ivr.store import callback as callback_key
@@ -120,7 +121,8 @@ class CallbackRequest(Node):
         if store is None:
             raise StoreUnavailable("callbacks need Redis (redis_url)")
         caps = CallbackCaps.from_settings(settings)
-        cap = await store.over_cap(call.caller_id, caps, ctx.services.clock().timestamp())
+        caller = e164(call.caller_id, settings.phone_region) or call.caller_id  # one count for any spelling
+        cap = await store.over_cap(caller, caps, ctx.services.clock().timestamp())
         if cap in ("caller_day", "day"):  # refused before asking for a number; caller_pending waits for the
             return await self._capped(ctx, cap, "")  # number: it may be one already booked (`exists`)
         raw, how = await self._number(ctx)
@@ -151,7 +153,7 @@ class CallbackRequest(Node):
             cb = keep_place(check.e164, queue, now=now, ewt=ewt, position=position,
                             **common)  # type: ignore[arg-type]
         try:
-            live, created = await store.add(cb, caller=call.caller_id, caps=caps)
+            live, created = await store.add(cb, caller=caller, caps=caps)
         except CapReached as exc:  # another request of this caller (or the day's last place) came first
             return await self._capped(ctx, exc.cap, how)
         call.vars["callback_id"] = live.id

@@ -66,7 +66,7 @@ async def test_a_capped_caller_hears_the_refusal(store: Store) -> None:
     line = Line(store)
     alice = "+12025550123"
     first, _ = await line.ask(alice)
-    second, _ = await line.ask(alice, keyed="2025550101")  # another number, for the same caller
+    second, _ = await line.ask("2025550123", keyed="2025550101")  # another number; the caller id spelt nationally
     assert visited(first)[-1] == visited(second)[-1] == "done"
     third, channel = await line.ask(alice, keyed="2025550102")
     assert visited(third) == ["cb", "nope"] and refusal(third) == "cap:caller_pending"
