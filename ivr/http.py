@@ -77,11 +77,10 @@ async def live_calls(request: web.Request) -> web.Response:
 async def recent_calls(request: web.Request) -> web.Response:
     if (refused := _unreadable(request)) is not None:
         return refused
-    try:
-        limit = int(request.query.get("limit", "50"))
-    except ValueError:
-        return _json({"error": "limit must be a whole number"}, 400)
-    return _json(list(request.app[SERVICES].journeys.recent)[-limit:])
+    raw = request.query.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+        return _json({"error": "limit must be a whole number from 1 to 10000"}, 400)
+    return _json(list(request.app[SERVICES].journeys.recent)[-int(raw):])
 
 
 async def kpis(request: web.Request) -> web.Response:

@@ -89,6 +89,9 @@ async def test_caller_data_needs_a_token_a_read_only_one_is_enough(tmp_path: Pat
                     assert r.status == 200, path
         async with http.get("/calls/recent", headers=READ) as r:
             assert (await r.json())[-1]["caller_id"] == "+12025550199"
+        for bad in ("abc", "-1", "0", "1e9", "99999999999999999999"):
+            async with http.get("/calls/recent", params={"limit": bad}, headers=READ) as r:
+                assert r.status == 400 and "limit" in (await r.json())["error"], bad
         async with http.post("/flows/reload", headers=READ) as r:
             assert r.status == 401  # the read-only token changes nothing
         for path in ("/health", "/metrics", "/flows"):  # open, and without caller data
