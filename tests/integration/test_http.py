@@ -122,7 +122,15 @@ async def test_hostile_script_names_keep_metrics_valid_and_bounded(tmp_path: Pat
     async with running(tmp_path) as app, aiohttp.ClientSession(f"http://127.0.0.1:{app.http_port}") as http:
         for name in HOSTILE:  # over real AGI: an unknown script is handed to a human
             await FakeAsterisk("").call("127.0.0.1", app.agi.port, name)
-        for i in range(10_000):  # and many more different names, straight into the journey log
+        gate = asyncio.Semaphore(50)
+
+        async def peer(i: int) -> None:
+            async with gate:
+                await FakeAsterisk("", env={"uniqueid": f"h-{i}"}).call("127.0.0.1", app.agi.port, f'n{i}"\\{{')
+
+        await asyncio.gather(*(peer(i) for i in range(10_000)))  # 10,000 different script names
+        assert app.journeys.calls_started >= 10_000  # (the name with a newline breaks its AGI header)
+        for i in range(2_000):  # hostile flow, node and outcome values, straight into the journey log
             call = Call(uniqueid=f"u{i}", flow=f'flow-{i}"\n{{x="1"}}', outcome=f'out-{i}"\\\n')
             call.record(f"node-{i}\n", "enter")
             call.record(f"node-{i}", "error", error="boom")
@@ -138,7 +146,7 @@ async def test_hostile_script_names_keep_metrics_valid_and_bounded(tmp_path: Pat
     bad = [line for line in samples if not sample.match(line)]
     assert not bad, bad[:3]
     assert "ivr_calls_live 0" in samples and 'flow="other"' in text and 'outcome="other"' in text
-    assert "evil" not in text and "flow-9" not in text
+    assert "evil" not in text and "flow-9" not in text and 'n9\\"' not in text
     assert 'ivr_node_visits_total{flow="main"' not in text  # no call reached the main flow
 
 
