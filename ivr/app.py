@@ -51,7 +51,7 @@ class App:
         self.prompts = PromptStore(empty, settings.prompts_cache, self.renderer,
                                    asterisk_dir=settings.asterisk_prompts_dir())
         self.registry = FlowRegistry(settings, self.prompts)
-        self.journeys = JourneyLog(settings.journeys_file)
+        self.journeys = JourneyLog(settings.journeys_file, known_flows=lambda: self.registry.current.flows)
         self.ami = (AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret)
                     if settings.ami_enabled else None)
         self.store = connect_store(settings.redis_url) if settings.redis_url else None
@@ -100,7 +100,8 @@ class App:
             board = self.services.queues
             self.dialer = Dialer.from_settings(
                 self.settings, self.services.callbacks, AmiOriginator(self.ami, self.settings, self.store),
-                ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None)
+                ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None,
+                ready=lambda: bool(self.ami and self.ami.connected))  # an attempt before AMI login would fail
             await self.dialer.start()
         # --- end of the callbacks dialer ---
         if self.voicemail_webhook is not None:  # delivers what an earlier run left in the outbox, too

@@ -88,6 +88,6 @@ async def test_no_secret_in_any_log_line(
     await store.close()
 
     output = _all_output(caplog)
-    assert "ivr.auth" in output and "aiohttp.access" in output and "ivr.sms" in output  # it did log
+    assert "ivr.identity.auth" in output and "aiohttp.access" in output and "ivr.identity.sms" in output  # it did log
     for value in secrets_used:
         assert not re.search(rf"(?<![\d\w]){re.escape(value)}(?![\d\w])", output), f"{value!r} leaked into logs"
