@@ -11,8 +11,12 @@ owed replies are read and discarded, for at most `resync_timeout` seconds. Why n
 once? Cancelling `EXEC AudioSocket` is an ordinary path on real calls, and its reply follows within
 milliseconds (the AudioSocket stream is closed when listening stops), so the caller goes on in the flow
 (an apology, the keypad, an agent) instead of being thrown back to the dialplan. Why not send the next
-command at once and skip one reply later? Asterisk runs commands one at a time: the next command would
-only start once the cancelled one ends (a queue, a recording), and its timeout would count that time.
+command at once and skip one reply later? Because then nobody knows how many replies come back: a new
+line on the socket stops a playing STREAM FILE, GET OPTION or SAY *without* a reply ("Stop this command,
+don't print a result line, as there is a new command", res_agi.c; seen on Asterisk 22: the prompt is cut
+and the caller never hears it), cuts WAIT FOR DIGIT short *with* one, and waits behind an EXEC; the
+command's timeout would also count whatever the cancelled one still does (a queue, a recording). So the
+next command waits: for a cancelled prompt that is until the prompt ends (within `resync_timeout`).
 (One exception: a call handed back on shutdown, see `hand_back`.)
 When the owed reply does not come in time (the cancelled command was a queue or a dial, or Asterisk is
 stuck), the session is ended: the socket is closed, Asterisk goes on in the dialplan after `AGI()`
