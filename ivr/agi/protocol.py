@@ -29,6 +29,13 @@ MAX_ENV_LINES = 200
 _ENV_LINE = re.compile(r"^(agi_[a-z0-9_]+): ?(.*)$")
 _EXTRA = re.compile(r"^[a-z_]+=\S*$")
 _COMMAND_WORD = re.compile(r"^[A-Z][A-Z ]*$")
+_DIGIT = re.compile(r"\d")
+
+
+def masked(line: str) -> str:
+    """A reply line fit for a log or an error: its first 80 characters with every digit as `#` (a GET DATA
+    result is what the caller keyed)."""
+    return repr(_DIGIT.sub("#", line[:80]))
 
 
 def parse_env_line(line: str) -> tuple[str, str]:
@@ -114,7 +121,7 @@ class Reply:
 def parse_200(line: str) -> Reply:
     """`200 result=1 (some data) endpos=1234` → Reply."""
     if not line.startswith("200 result="):
-        raise AgiError(f"malformed AGI reply: {line[:80]!r}")
+        raise AgiError(f"malformed AGI reply: {masked(line)}")
     rest = line[len("200 result="):]
     result, _, rest = rest.partition(" ")
     data: str | None = None
@@ -125,14 +132,14 @@ def parse_200(line: str) -> Reply:
         while True:
             close = rest.rfind(")", 0, close)
             if close < 0:
-                raise AgiError(f"unterminated data in AGI reply: {line[:80]!r}")
+                raise AgiError(f"unterminated data in AGI reply: {masked(line)}")
             tail = rest[close + 1:].split()
             if all(_EXTRA.match(t) for t in tail):
                 data, rest = rest[1:close], rest[close + 1:]
                 break
     for token in rest.split():
         if not _EXTRA.match(token):
-            raise AgiError(f"malformed AGI reply: {line[:80]!r}")
+            raise AgiError(f"malformed AGI reply: {masked(line)}")
         key, _, value = token.partition("=")
         extras[key] = value
     return Reply(200, result, data, extras, line)
@@ -168,4 +175,4 @@ class ReplyParser:
             return None
         if line[:4] in ("510 ", "511 ", "520 "):
             return Reply(int(line[:3]), text=line[4:])
-        raise AgiError(f"unexpected line from Asterisk: {line[:80]!r}")
+        raise AgiError(f"unexpected line from Asterisk: {masked(line)}")

@@ -111,3 +111,10 @@ def test_reply_timeouts_by_command_kind() -> None:
         assert t.for_command("EXEC", (app, "x")) == 14400, app
     assert t.for_command("EXEC", ("Playback", "x")) == 600
     assert t.for_command("EXEC", ("Set", "A=1")) == 10
+
+
+def test_a_malformed_reply_is_reported_without_its_digits() -> None:
+    for line in ("200 result=4512 garbage!", "200 result=4512 (unterminated", "4512 what"):
+        with pytest.raises(AgiError) as err:
+            ReplyParser().feed(line)
+        assert "4512" not in str(err.value) and "####" in str(err.value)
