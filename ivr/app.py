@@ -13,6 +13,7 @@ from ivr.admin.http import make_app
 from ivr.agi.channel import AgiChannel
 from ivr.agi.server import AgiServer, script_name
 from ivr.agi.session import AgiSession
+from ivr.agi.timeouts import ReplyTimeouts
 from ivr.ami import AmiClient
 from ivr.config import Settings
 from ivr.diagnostics import errors
@@ -77,7 +78,11 @@ class App:
         self.services.features[SPEECH] = self.speech
         # --- end of speech ---
         self.engine = Engine(self.services, self.registry.get)
-        self.agi = AgiServer(self._handle, header_timeout=settings.agi_header_timeout)
+        self.agi = AgiServer(
+            self._handle, header_timeout=settings.agi_header_timeout, max_sessions=settings.agi_max_sessions,
+            timeouts=ReplyTimeouts(short=settings.agi_reply_timeout, prompt=settings.agi_prompt_reply_timeout,
+                                   long=settings.agi_long_reply_timeout),
+            resync_timeout=settings.agi_resync_timeout)
         self._http: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()

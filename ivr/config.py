@@ -25,6 +25,11 @@ class Settings:
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
     agi_header_timeout: float = 5.0
+    agi_max_sessions: int = 1000  # calls served at once; past it a call is refused (AGISTATUS=FAILURE: fallback)
+    agi_reply_timeout: float = 10.0  # s for commands Asterisk answers at once (SET VARIABLE ...); margin for the rest
+    agi_prompt_reply_timeout: float = 600.0  # s for STREAM FILE, SAY ..., EXEC Playback: the longest prompt
+    agi_long_reply_timeout: float = 14400.0  # s for EXEC Queue, Dial, Record, VoiceMail, AudioSocket ... (a talk)
+    agi_resync_timeout: float = 5.0  # s the next command waits for the late reply to a cancelled one, else session ends
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     ami_enabled: bool = True
@@ -199,7 +204,22 @@ def load_settings(
         raise ConfigError(problems[0])
     if problems := _recording_problems(settings):  # voicemail and the ops line
         raise ConfigError(problems[0])
+    if problems := _agi_problems(settings):
+        raise ConfigError(problems[0])
     return settings
+
+
+def _agi_problems(s: Settings) -> list[str]:
+    found = []
+    if s.agi_max_sessions < 1:
+        found.append(f"setting agi_max_sessions: {s.agi_max_sessions} is not 1 or more")
+    for name in ("agi_header_timeout", "agi_reply_timeout", "agi_prompt_reply_timeout", "agi_long_reply_timeout",
+                 "agi_resync_timeout"):
+        if not getattr(s, name) > 0:
+            found.append(f"setting {name}: must be above 0")
+    if not s.agi_reply_timeout <= s.agi_prompt_reply_timeout <= s.agi_long_reply_timeout:
+        found.append("setting agi_prompt_reply_timeout: must be between agi_reply_timeout and agi_long_reply_timeout")
+    return found
 
 
 def _recording_problems(s: Settings) -> list[str]:
