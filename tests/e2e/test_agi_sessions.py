@@ -12,8 +12,8 @@ import pytest
 
 from ivr.errors import SpeechError
 from ivr.speech.service import SpeechService
+from lab import AsteriskInstance, Dtmf, Hangup, Pause, Speak, WaitHangup, espeak_wav, run_call
 from tests.appkit import project_copy
-from tests.e2e.harness import AsteriskInstance, Dtmf, Hangup, Pause, Speak, WaitHangup, espeak_wav, run_call
 from tests.e2e.servicekit import running_service, visited
 
 TO_SUPPORT = [Pause(2500), Dtmf("1"), Pause(3000), Dtmf("0"), Pause(6000), Hangup()]  # English, agent
