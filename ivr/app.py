@@ -15,6 +15,7 @@ from ivr.admin.http import make_app
 from ivr.agi.channel import AgiChannel
 from ivr.agi.server import AgiServer, script_name
 from ivr.agi.session import AgiSession
+from ivr.agi.timeouts import ReplyTimeouts
 from ivr.ami import AmiClient
 from ivr.config import Settings
 from ivr.diagnostics import errors
@@ -60,7 +61,7 @@ class App:
         self.prompts = PromptStore(empty, settings.prompts_cache, self.renderer,
                                    asterisk_dir=settings.asterisk_prompts_dir())
         self.registry = FlowRegistry(settings, self.prompts, node_types=NODE_TYPES)
-        self.journeys = JourneyLog(settings.journeys_file)
+        self.journeys = JourneyLog(settings.journeys_file, known_flows=lambda: self.registry.current.flows)
         self.ami = (AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret)
                     if settings.ami_enabled else None)
         self.store = connect_store(settings.redis_url) if settings.redis_url else None
@@ -83,7 +84,11 @@ class App:
         self.services.features[SPEECH] = self.speech
         self.dialer: Dialer | None = None  # built at start when Redis and AMI are configured
         self.engine = Engine(self.services, self.registry.get)
-        self.agi = AgiServer(self._handle, header_timeout=settings.agi_header_timeout)
+        self.agi = AgiServer(
+            self._handle, header_timeout=settings.agi_header_timeout, max_sessions=settings.agi_max_sessions,
+            timeouts=ReplyTimeouts(short=settings.agi_reply_timeout, prompt=settings.agi_prompt_reply_timeout,
+                                   long=settings.agi_long_reply_timeout),
+            resync_timeout=settings.agi_resync_timeout)
         self._http: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
@@ -140,7 +145,8 @@ class App:
         board = self.services.queues
         self.dialer = Dialer.from_settings(
             self.settings, self.services.callbacks, AmiOriginator(self.ami, self.settings, self.store),
-            ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None)
+            ewt_at=(lambda q, p: board.estimate(q, p)[0]) if board is not None else None,
+            ready=lambda: bool(self.ami and self.ami.connected))  # an attempt before AMI login would fail
         await self.dialer.start()
         yield
         await self.dialer.stop(grace=min(10.0, self.settings.drain_seconds))  # then leases expire

@@ -35,6 +35,7 @@ class Call:
     customer_id: str = ""
     customer_name: str = ""
     auth_level: str = "none"  # none, identified, verified
+    secure_input: bool = False  # a secure gather is collecting keys now: nothing may show them
     greet: str = "first"  # the name prompts may say before verification: full, first, none (identify.greet)
     vars: dict[str, str] = field(default_factory=dict)
     secure: dict[str, Secret] = field(default_factory=dict)  # secret input (PIN, OTP): prints as ***

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ class Settings:
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
     agi_header_timeout: float = 5.0
+    agi_max_sessions: int = 1000  # calls served at once; past it a call is refused (AGISTATUS=FAILURE: fallback)
+    agi_reply_timeout: float = 10.0  # s for commands Asterisk answers at once (SET VARIABLE ...); margin for the rest
+    agi_prompt_reply_timeout: float = 600.0  # s for STREAM FILE, SAY ..., EXEC Playback: the longest prompt
+    agi_long_reply_timeout: float = 14400.0  # s for EXEC Queue, Dial, Record, VoiceMail, AudioSocket ... (a talk)
+    agi_resync_timeout: float = 5.0  # s the next command waits for the late reply to a cancelled one, else session ends
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     ami_enabled: bool = True
@@ -54,8 +60,10 @@ class Settings:
     auth_otp_key: str = field(default="", repr=False)
     phone_region: str = "US"  # how national caller ids are read (E.164 normalisation)
     identify_greet: str = "first"  # the name a caller identified by caller id only hears: full, first, none
-    # bearer token for changing endpoints (POST/DELETE); empty = they are refused
+    # bearer token for changing endpoints (POST/DELETE); it also reads; empty = they are refused
     http_token: str = field(default="", repr=False)
+    # bearer token for views with caller data (live calls, journeys, KPIs)
+    http_read_token: str = field(default="", repr=False)
     voicemail_dir: Path = Path("var/voicemail")  # where messages are recorded (service-side path)
     voicemail_asterisk_dir: str = ""  # how Asterisk sees voicemail_dir; empty = the same absolute path
     voicemail_webhook: str = ""  # POSTed {id, caller, language, reason, time, file} for each message
@@ -71,6 +79,10 @@ class Settings:
     callbacks_context: str = "ivr-callbacks"  # dialplan context the answered callback enters
     callbacks_mode: str = "customer_first"  # or agent_first
     callbacks_regions: tuple[str, ...] = ("US", "IT")  # home regions: other countries are refused
+    callbacks_default_region: str = ""  # how a number keyed without +/00 is read; empty = phone_region
+    callbacks_max_pending_per_caller: int = 3  # live callbacks one caller id may have booked (any numbers)
+    callbacks_max_per_caller_day: int = 5  # callback requests one caller id may make per UTC day
+    callbacks_max_per_day: int = 2000  # callback requests the whole service takes per UTC day
     callbacks_lease: float = 30.0  # s a dialer holds a callback it is placing (renewed every lease/3; kill -9: expires)
     callbacks_poll: float = 1.0  # s between two looks for due callbacks
     callbacks_concurrency: int = 4  # attempts one process places at once
@@ -95,6 +107,7 @@ class Settings:
 
 
 GREET_POLICIES = ("full", "first", "none")
+TOKEN_CHARS = re.compile(r"^[!-~]*$")
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
@@ -184,9 +197,29 @@ def load_settings(
                           f"{', '.join(GREET_POLICIES)}")
     if settings.default_language not in settings.languages:
         raise ConfigError(f"setting default_language: {settings.default_language!r} is not in languages")
+    for key in ("http_token", "http_read_token"):
+        if not TOKEN_CHARS.match(getattr(settings, key)):
+            raise ConfigError(f"setting {key}: use printable ASCII without spaces (it is sent in a header)")
+    if problems := _callback_problems(settings):
+        raise ConfigError(problems[0])
     if problems := _recording_problems(settings):  # voicemail and the ops line
         raise ConfigError(problems[0])
+    if problems := _agi_problems(settings):
+        raise ConfigError(problems[0])
     return settings
+
+
+def _agi_problems(s: Settings) -> list[str]:
+    found = []
+    if s.agi_max_sessions < 1:
+        found.append(f"setting agi_max_sessions: {s.agi_max_sessions} is not 1 or more")
+    for name in ("agi_header_timeout", "agi_reply_timeout", "agi_prompt_reply_timeout", "agi_long_reply_timeout",
+                 "agi_resync_timeout"):
+        if not getattr(s, name) > 0:
+            found.append(f"setting {name}: must be above 0")
+    if not s.agi_reply_timeout <= s.agi_prompt_reply_timeout <= s.agi_long_reply_timeout:
+        found.append("setting agi_prompt_reply_timeout: must be between agi_reply_timeout and agi_long_reply_timeout")
+    return found
 
 
 def _recording_problems(s: Settings) -> list[str]:
@@ -199,4 +232,21 @@ def _recording_problems(s: Settings) -> list[str]:
         found.append(f"setting announcements_ttl: {s.announcements_ttl:g} s is not between 0 and 7 days")
     if s.voicemail_webhook and not s.voicemail_webhook.startswith(("http://", "https://")):
         found.append(f"setting voicemail_webhook: {s.voicemail_webhook!r} is not an http(s) URL")
+    return found
+
+
+def _callback_problems(s: Settings) -> list[str]:
+    from ivr.queueing.phone import unknown_regions  # phonenumbers is only loaded when settings are
+
+    found = []
+    if not s.callbacks_regions:
+        found.append("setting callbacks_regions: name at least one region (ISO 3166 code, e.g. US)")
+    for key in ("phone_region", "callbacks_default_region", "callbacks_regions"):
+        value = getattr(s, key)
+        values = [value] if isinstance(value, str) else list(value)
+        if bad := unknown_regions([v for v in values if v]):
+            found.append(f"setting {key}: unknown region {', '.join(bad)} (ISO 3166 codes, e.g. US, IT)")
+    for key in ("callbacks_max_pending_per_caller", "callbacks_max_per_caller_day", "callbacks_max_per_day"):
+        if getattr(s, key) < 1:
+            found.append(f"setting {key}: must be at least 1")
     return found

@@ -4,6 +4,7 @@
      ├── ConfigError            a setting is wrong (names its key)
      ├── FlowError              a flow file is wrong (file, line, reason)
      ├── CallEnded              the caller hung up or Asterisk closed the AGI session
+     │    └── AgiSessionEnded       the service ended the session (Asterisk broke the protocol, no reply)
      ├── AgiError               the AGI peer broke the protocol or a command failed
      ├── AmiError               the AMI connection failed or an action was refused
      ├── BackendError           a self-service backend failed
@@ -37,6 +38,11 @@ class FlowError(IvrError):
 
 class CallEnded(IvrError):
     """The caller is gone: hang-up notified by Asterisk, or the AGI socket closed."""
+
+
+class AgiSessionEnded(CallEnded):
+    """The service ended the AGI session (logged once, where it happened): Asterisk broke the protocol or a
+    reply never came. The socket is closed, so the dialplan after AGI() takes the call (its fallback queue)."""
 
 
 class AgiError(IvrError):

@@ -1,4 +1,9 @@
-"""What callers did: live calls, finished journeys (JSON lines + recent in memory), KPI counters."""
+"""What callers did: live calls, finished journeys (JSON lines + recent in memory), KPI counters.
+
+The counters feed /metrics labels, so their keys come from a bounded set: a flow the registry knows
+(any other AGI script name, which the peer chooses, counts as `other`), and at most MAX_SERIES keys per
+counter (MAX_OUTCOMES outcomes); anything past that counts as `other`.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,27 @@ import json
 import logging
 import threading
 from collections import Counter, deque
+from collections.abc import Callable, Collection, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ivr.call import Call
 
 log = logging.getLogger("ivr.journeys")
 
+OTHER = "other"
+MAX_SERIES = 1000  # distinct (flow, node) keys per counter
+MAX_OUTCOMES = 200  # distinct outcomes
+K = TypeVar("K", bound=Hashable)
+
 
 class JourneyLog:
     """Records every call's journey. Events never hold secure digits (nodes only record safe data)."""
 
-    def __init__(self, path: Path | None, keep: int = 500) -> None:
+    def __init__(self, path: Path | None, keep: int = 500,
+                 known_flows: Callable[[], Collection[str]] | None = None) -> None:
         self.path = path
+        self.known_flows = known_flows  # None: every flow name counts (still capped)
         self.live: dict[str, Call] = {}
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self.outcomes: Counter[str] = Counter()
@@ -37,12 +50,12 @@ class JourneyLog:
         self.live.pop(call.uniqueid, None)
         summary = call.summary()
         self.recent.append(summary)
-        self.outcomes[_outcome_kind(call.outcome)] += 1
+        _count(self.outcomes, _outcome_kind(call.outcome), OTHER, MAX_OUTCOMES)
+        known = self.known_flows is None or call.flow in self.known_flows()
         for e in call.journey:
-            if e.kind == "enter":
-                self.node_visits[(call.flow, e.node)] += 1
-            elif e.kind == "error":
-                self.errors[(call.flow, e.node)] += 1
+            if e.kind in ("enter", "error"):
+                key = (call.flow, e.node) if known else (OTHER, "-")  # unknown flow: one series
+                _count(self.node_visits if e.kind == "enter" else self.errors, key, (OTHER, OTHER), MAX_SERIES)
         if self.path is not None:
             line = json.dumps(summary, ensure_ascii=False, default=str)
             with self._lock, self.path.open("a", encoding="utf-8") as f:
@@ -63,3 +76,15 @@ class JourneyLog:
 def _outcome_kind(outcome: str) -> str:
     """`queue:billing` stays as is (queue names are admin-defined, never caller data)."""
     return outcome or "unknown"
+
+
+def _count(counter: Counter[K], key: K, other: K, limit: int) -> None:
+    """Count `key`, or `other` once the counter holds `limit` keys (the last place is kept for `other`)."""
+    if key not in counter and len(counter) >= limit - 1:
+        key = other
+    counter[key] += 1
+
+
+def label_value(value: str) -> str:
+    """A Prometheus label value, escaped per the text format (backslash, double quote, newline)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -28,7 +28,8 @@ async def simulate(
     try:
         fake = FakeAsterisk(keys or "", describe=app.prompts.describe, echo=echo,
                             env={"callerid": caller_id or "unknown",
-                                 "language": language or settings.default_language})
+                                 "language": language or settings.default_language},
+                            secure=lambda: any(c.secure_input for c in app.journeys.live.values()))
         fake.script.ask = ask if keys is None else None
         transcript = await fake.call("127.0.0.1", app.agi.port, flow)
     finally:

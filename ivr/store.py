@@ -211,3 +211,31 @@ def callback_number(e164: str) -> str:
 def callback_lease(cb_id: str) -> str:
     """Token of the dialer placing a callback; PX = the lease, renewed while the call is being placed."""
     return f"{PREFIX}:cb:lease:{_part(cb_id)}"
+
+
+# --- callback caps (ivr/queueing/callbacks.py: checked and counted in the same Lua step that stores a callback) ---
+CALLBACK_DAY_TTL = 2 * 24 * 3600.0  # s: a per-day counter outlives its UTC day, then expires
+CALLBACK_CALLER_TTL = 8 * 24 * 3600.0  # s: a caller's set of live callbacks, renewed by each request
+
+
+def _caller_ref(caller: str) -> str:
+    """A caller id as it may appear in a key name: a digest (key names are listed by ops tools)."""
+    return hashlib.sha256((caller.strip() or "anonymous").encode()).hexdigest()[:32]
+
+
+def callback_caller(caller: str) -> str:
+    """Set of a caller id's callback ids (pruned of finished ones when counted); TTL CALLBACK_CALLER_TTL."""
+    return f"{PREFIX}:cb:caller:{_caller_ref(caller)}"
+
+
+def callback_caller_day(caller: str, day: str) -> str:
+    """Callback requests a caller id made on UTC day `day` (YYYYMMDD); TTL CALLBACK_DAY_TTL."""
+    return f"{PREFIX}:cb:asks:{_caller_ref(caller)}:{_part(day)}"
+
+
+def callback_day(day: str) -> str:
+    """Callback requests the whole service took on UTC day `day` (YYYYMMDD); TTL CALLBACK_DAY_TTL."""
+    return f"{PREFIX}:cb:asks:{_part(day)}"
+
+
+CALLBACK_PREFIX = f"{PREFIX}:cb:"  # callback(id) = CALLBACK_PREFIX + id, for the Lua step that prunes

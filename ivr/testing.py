@@ -177,8 +177,10 @@ class FakeAsterisk:
     """Plays Asterisk's part of FastAGI over TCP against a real AGI server (simulator, integration tests)."""
 
     def __init__(self, script: str | Iterable[str], *, describe: Callable[[str], str | None] | None = None,
-                 env: Mapping[str, str] | None = None, echo: Callable[[str], None] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, echo: Callable[[str], None] | None = None,
+                 secure: Callable[[], bool] | None = None) -> None:
         self.script = CallerScript.of(script)
+        self.secure = secure or (lambda: False)  # True while the service collects secure input: keys print as •
         self.describe = describe or (lambda p: None)
         self.env = {"network": "yes", "uniqueid": "sim-0001", "channel": "PJSIP/sim-00000001",
                     "language": "en", "callerid": "unknown", "extension": "100", "context": "ivr-inbound",
@@ -207,6 +209,9 @@ class FakeAsterisk:
             writer.close()
         return self.transcript
 
+    def _shown(self, key: str) -> str:
+        return "•" if self.secure() and key not in "#*" else key
+
     def _answer(self, line: str) -> str:
         self.transcript.commands.append(line)
         cmd = next((c for c in COMMANDS if line == c or line.startswith(c + " ")), line.split(" ")[0])
@@ -222,11 +227,11 @@ class FakeAsterisk:
             self._say(f"▶ {self.describe(path) or path}")
             key = self.script.key_during_prompt(escape)
             if key:
-                self._say(f"  ⌨ {key} (barge-in)")
+                self._say(f"  ⌨ {self._shown(key)} (barge-in)")
             return f"200 result={ord(key) if key else 0} endpos=8000"
         if cmd.startswith("WAIT FOR DIGIT"):
             key = self.script.key_on_wait()
-            self._say(f"  ⌨ {key}" if key else "  … (no key)")
+            self._say(f"  ⌨ {self._shown(key)}" if key else "  … (no key)")
             return f"200 result={ord(key) if key else 0}"
         if cmd.startswith("SAY"):
             self._say(f"▶ [{cmd.lower()} {args[0] if args else ''}]")

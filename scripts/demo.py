@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,18 @@ def wait_http(url: str, seconds: float = 60) -> None:
             time.sleep(0.2)
 
 
+def wait_journey(url: str, token: str, seconds: float = 30) -> list[dict[str, object]]:
+    """The finished call's journey: SIPp is done when the caller hangs up, the service a moment later."""
+    deadline = time.monotonic() + seconds
+    while True:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as r:
+            journeys: list[dict[str, object]] = json.load(r)
+        if journeys or time.monotonic() > deadline:
+            return journeys
+        time.sleep(0.25)
+
+
 def office_open() -> tuple[bool, str]:
     schedules, _ = load_schedules(ROOT / "dialplans" / "schedules.yaml")
     state = schedules["office"].state_at(datetime.now(UTC))
@@ -54,6 +67,7 @@ def office_open() -> tuple[bool, str]:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ivr-demo-"))
+    token = secrets.token_urlsafe(24)  # the demo's admin token (it also reads journeys)
     procs: list[subprocess.Popen[bytes]] = []
     asterisk = AsteriskInstance()
     redis = start_redis()
@@ -72,7 +86,7 @@ def main() -> int:
                "IVR_PROMPTS_CACHE": str(sounds.host), "IVR_PROMPTS_ASTERISK_DIR": sounds.asterisk,
                "IVR_REDIS_URL": redis.url, "IVR_BACKENDS_URL": f"http://127.0.0.1:{backend_port}",
                "IVR_SMS_URL": f"http://127.0.0.1:{sink_port}/messages", "IVR_AUTH_OTP_KEY": "demo-only-key-0123456789",
-               "IVR_JOURNEYS_FILE": str(work / "journeys.jsonl")}
+               "IVR_JOURNEYS_FILE": str(work / "journeys.jsonl"), "IVR_HTTP_TOKEN": token}
         for what in ("voicemail", "announcements"):  # Asterisk records there: inside its chroot
             host = asterisk.workdir / what
             host.mkdir(parents=True, exist_ok=True)
@@ -96,8 +110,7 @@ def main() -> int:
         result = asyncio.run(run_call(asterisk.sip_port, steps, caller_id=CALLER, time_limit=60))
         if not result.ok:
             print(result.describe())
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/calls/recent?limit=1", timeout=5) as r:
-            journeys = json.load(r)
+        journeys = wait_journey(f"http://127.0.0.1:{http_port}/calls/recent?limit=1", token)
         if not journeys:
             print("no journey recorded; service log:", (work / "services.log").read_text()[-3000:])
             return 1

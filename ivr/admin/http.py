@@ -1,6 +1,9 @@
 """The small HTTP side of the service: health, Prometheus metrics, live calls, journeys, KPIs, reload.
 
-Bind it to loopback or a private segment: it shows callers' journeys (never secure digits).
+Who may see what: /health, /metrics and /flows are open and hold no caller data. Live calls, recent
+journeys and KPIs (caller ids, keyed account numbers; KPIs are guarded with them) need
+`Authorization: Bearer <token>` with `http.read_token` or the admin `http.token`; changing endpoints
+need the admin token. Still bind it to loopback or a private segment.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from aiohttp import web
 
 from ivr.errors import StoreUnavailable
 from ivr.flows.registry import FlowRegistry
+from ivr.journeys import label_value
 from ivr.ops import emergency_admin
 from ivr.services import Services
 
@@ -35,17 +39,20 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format. Labels are flow, node, outcome and queue names: never caller data."""
+    """Prometheus text format. Labels are flow, node, outcome and queue names: never caller data; their
+    values come from bounded sets (ivr.journeys) and are escaped."""
     svc, reg = request.app[SERVICES], request.app[REGISTRY]
-    j = svc.journeys
+    j, v = svc.journeys, label_value
     lines = ["# TYPE ivr_calls_started_total counter", f"ivr_calls_started_total {j.calls_started}",
              "# TYPE ivr_calls_live gauge", f"ivr_calls_live {len(j.live)}",
              "# TYPE ivr_calls_finished_total counter"]
-    lines += [f'ivr_calls_finished_total{{outcome="{o}"}} {n}' for o, n in sorted(j.outcomes.items())]
+    lines += [f'ivr_calls_finished_total{{outcome="{v(o)}"}} {n}' for o, n in sorted(j.outcomes.items())]
     lines.append("# TYPE ivr_node_visits_total counter")
-    lines += [f'ivr_node_visits_total{{flow="{f}",node="{n}"}} {c}' for (f, n), c in sorted(j.node_visits.items())]
+    lines += [f'ivr_node_visits_total{{flow="{v(f)}",node="{v(n)}"}} {c}'
+              for (f, n), c in sorted(j.node_visits.items())]
     lines.append("# TYPE ivr_node_errors_total counter")
-    lines += [f'ivr_node_errors_total{{flow="{f}",node="{n}"}} {c}' for (f, n), c in sorted(j.errors.items())]
+    lines += [f'ivr_node_errors_total{{flow="{v(f)}",node="{v(n)}"}} {c}'
+              for (f, n), c in sorted(j.errors.items())]
     lines += ["# TYPE ivr_flow_reloads_total counter", f"ivr_flow_reloads_total {reg.reloads}",
               "# TYPE ivr_ami_connected gauge",
               f"ivr_ami_connected {int(bool(svc.ami and svc.ami.connected))}"]
@@ -53,6 +60,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def live_calls(request: web.Request) -> web.Response:
+    if (refused := _unreadable(request)) is not None:
+        return refused
     svc = request.app[SERVICES]
     calls = [c.summary() for c in list(svc.journeys.live.values())]
     channels: Any = None
@@ -66,11 +75,17 @@ async def live_calls(request: web.Request) -> web.Response:
 
 
 async def recent_calls(request: web.Request) -> web.Response:
-    limit = int(request.query.get("limit", "50"))
-    return _json(list(request.app[SERVICES].journeys.recent)[-limit:])
+    if (refused := _unreadable(request)) is not None:
+        return refused
+    raw = request.query.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+        return _json({"error": "limit must be a whole number from 1 to 10000"}, 400)
+    return _json(list(request.app[SERVICES].journeys.recent)[-int(raw):])
 
 
 async def kpis(request: web.Request) -> web.Response:
+    if (refused := _unreadable(request)) is not None:
+        return refused
     return _json(request.app[SERVICES].journeys.kpis())
 
 
@@ -92,6 +107,31 @@ async def reload(request: web.Request) -> web.Response:
                   "findings": [str(d) for d in result.findings]}, 200 if result.applied else 422)
 
 
+# --- who may read and change (constant-time token checks) ------------------------------------------
+
+def _bearer_matches(request: web.Request, *tokens: str) -> bool:
+    """True when the Authorization header is `Bearer <one of tokens>`; every token is compared in full."""
+    given = request.headers.get("Authorization", "").encode()
+    found = False
+    for token in tokens:
+        found |= bool(token) and hmac.compare_digest(given, f"Bearer {token}".encode())
+    return found
+
+
+def _unauthorized() -> web.Response:
+    response = _json({"error": "missing or wrong bearer token (Authorization: Bearer ...)"}, 401)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="ivr"'
+    return response
+
+
+def _unreadable(request: web.Request) -> web.Response | None:
+    """Views with caller data need `http.read_token` or `http.token`; without either they are off."""
+    settings = request.app[SERVICES].settings
+    if not (settings.http_read_token or settings.http_token):
+        return _json({"error": "views with caller data are disabled: set http.read_token "
+                               "(IVR_HTTP_READ_TOKEN) or http.token"}, 403)
+    return None if _bearer_matches(request, settings.http_read_token, settings.http_token) else _unauthorized()
+
 # --- emergency announcement (checks in ivr.ops.emergency_admin) ----------------------------------------
 
 def _refused(request: web.Request) -> web.Response | None:
@@ -99,10 +139,10 @@ def _refused(request: web.Request) -> web.Response | None:
     token = request.app[SERVICES].settings.http_token
     if not token:
         return _json({"error": "changing endpoints are disabled: set http.token (IVR_HTTP_TOKEN)"}, 403)
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return _json({"error": "missing or wrong bearer token (Authorization: Bearer ...)"}, 401)
-    return None
+    return None if _bearer_matches(request, token) else _unauthorized()
+
+
+# --- emergency announcement (checks in ivr.ops.emergency_admin) ----------------------------------------
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -6,6 +6,12 @@ Replies Asterisk sends (res_agi.c):
     511 Command Not Permitted on a dead channel or intercepted
     520-Invalid command syntax.  Proper usage follows:   ... multi-line ...   520 End of proper usage.
     HANGUP                                         the channel hung up (may precede a reply)
+
+Commands: Asterisk reads each command line with `fgets(buf, AGI_BUF_LEN)` (res_agi.c, run_agi): a line
+of 2047 bytes or more is cut there and its tail runs as a second command, so the encoded line (after
+quoting, in UTF-8, newline included) must fit in 2047 bytes; `encode_command` refuses it before anything
+is sent. `parse_args` keeps at most MAX_ARGS - 1 words (the rest are dropped with a warning), so more
+words are refused too.
 """
 
 from __future__ import annotations
@@ -16,11 +22,20 @@ from dataclasses import dataclass, field
 
 from ivr.errors import AgiError
 
-MAX_ARG_LENGTH = 1024
+AGI_BUF_LEN = 2048  # res_agi.c: char buf[AGI_BUF_LEN], filled by fgets (one byte is its NUL)
+MAX_COMMAND_BYTES = AGI_BUF_LEN - 2  # the encoded line without its newline
+MAX_WORDS = 127  # res_agi.c: argv[MAX_ARGS] with MAX_ARGS 128, NULL-terminated
 MAX_ENV_LINES = 200
 _ENV_LINE = re.compile(r"^(agi_[a-z0-9_]+): ?(.*)$")
 _EXTRA = re.compile(r"^[a-z_]+=\S*$")
 _COMMAND_WORD = re.compile(r"^[A-Z][A-Z ]*$")
+_DIGIT = re.compile(r"\d")
+
+
+def masked(line: str) -> str:
+    """A reply line fit for a log or an error: its first 80 characters with every digit as `#` (a GET DATA
+    result is what the caller keyed)."""
+    return repr(_DIGIT.sub("#", line[:80]))
 
 
 def parse_env_line(line: str) -> tuple[str, str]:
@@ -46,9 +61,10 @@ def quote(arg: str) -> str:
     """Quote one argument. Newlines would start a new AGI command, so they are refused."""
     if any(c in arg for c in "\r\n\x00"):
         raise AgiError("AGI argument contains a line break or NUL")
-    if len(arg) > MAX_ARG_LENGTH:
-        raise AgiError(f"AGI argument longer than {MAX_ARG_LENGTH} characters")
-    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    quoted = '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if _utf8_length(quoted) > MAX_COMMAND_BYTES:
+        raise AgiError(f"AGI argument over {MAX_COMMAND_BYTES} bytes once quoted")
+    return quoted
 
 
 def format_command(command: str, *args: str | int) -> str:
@@ -59,6 +75,29 @@ def format_command(command: str, *args: str | int) -> str:
     for a in args:
         parts.append(str(a) if isinstance(a, int) else quote(a))
     return " ".join(parts)
+
+
+def encode_command(command: str, *args: str | int) -> bytes:
+    """The bytes to send for one command, newline included; AgiError when Asterisk could not read it whole.
+
+    The error names the command word and sizes only: arguments may carry what a caller keyed.
+    """
+    line = format_command(command, *args)
+    words = len(command.split()) + len(args)
+    if words > MAX_WORDS:
+        raise AgiError(f"{command}: {words} words, over the {MAX_WORDS} Asterisk parses")
+    size = _utf8_length(line)
+    if size > MAX_COMMAND_BYTES:
+        raise AgiError(f"{command}: the command line is {size} bytes encoded, over the {MAX_COMMAND_BYTES} "
+                       f"that fit Asterisk's {AGI_BUF_LEN}-byte AGI command buffer")
+    return line.encode("utf-8") + b"\n"
+
+
+def _utf8_length(text: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # a lone surrogate: not text Asterisk could be sent
+        raise AgiError("AGI argument is not valid Unicode text") from exc
 
 
 @dataclass(frozen=True)
@@ -82,7 +121,7 @@ class Reply:
 def parse_200(line: str) -> Reply:
     """`200 result=1 (some data) endpos=1234` → Reply."""
     if not line.startswith("200 result="):
-        raise AgiError(f"malformed AGI reply: {line[:80]!r}")
+        raise AgiError(f"malformed AGI reply: {masked(line)}")
     rest = line[len("200 result="):]
     result, _, rest = rest.partition(" ")
     data: str | None = None
@@ -93,14 +132,14 @@ def parse_200(line: str) -> Reply:
         while True:
             close = rest.rfind(")", 0, close)
             if close < 0:
-                raise AgiError(f"unterminated data in AGI reply: {line[:80]!r}")
+                raise AgiError(f"unterminated data in AGI reply: {masked(line)}")
             tail = rest[close + 1:].split()
             if all(_EXTRA.match(t) for t in tail):
                 data, rest = rest[1:close], rest[close + 1:]
                 break
     for token in rest.split():
         if not _EXTRA.match(token):
-            raise AgiError(f"malformed AGI reply: {line[:80]!r}")
+            raise AgiError(f"malformed AGI reply: {masked(line)}")
         key, _, value = token.partition("=")
         extras[key] = value
     return Reply(200, result, data, extras, line)
@@ -136,4 +175,4 @@ class ReplyParser:
             return None
         if line[:4] in ("510 ", "511 ", "520 "):
             return Reply(int(line[:3]), text=line[4:])
-        raise AgiError(f"unexpected line from Asterisk: {line[:80]!r}")
+        raise AgiError(f"unexpected line from Asterisk: {masked(line)}")

@@ -1,4 +1,11 @@
-"""The FastAGI listener: one task per call, environment read under a timeout, routing by script name."""
+"""The FastAGI listener: one task per call, environment read under a timeout, routing by script name.
+
+At most `max_sessions` calls run at once. A connection past that is refused at once with the line
+`FAILURE`: res_agi.c ends the AGI there with AGISTATUS=FAILURE, the status it gives an unreachable
+service, so the dialplan takes the call the same way (asterisk-conf/extensions.conf: an apology and the
+support queue). Closing without a word would give SUCCESS without IVR_STATUS=done, which the main line
+also sends to its fallback, but the callback context would then hang up on the customer.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from ivr.agi.protocol import MAX_ENV_LINES, parse_env_line
 from ivr.agi.session import MAX_LINE, AgiSession
+from ivr.agi.timeouts import ReplyTimeouts
 from ivr.errors import AgiError, CallEnded
 
 log = logging.getLogger("ivr.agi")
@@ -24,11 +32,19 @@ def script_name(env: dict[str, str]) -> str:
 class AgiServer:
     """Accepts FastAGI connections and hands each session to `handler`; survives any one bad peer."""
 
-    def __init__(self, handler: Handler, *, header_timeout: float = 5.0) -> None:
+    def __init__(
+        self, handler: Handler, *, header_timeout: float = 5.0, max_sessions: int = 1000,
+        timeouts: ReplyTimeouts | None = None, resync_timeout: float = 5.0,
+    ) -> None:
         self._handler = handler
         self.header_timeout = header_timeout
+        self.max_sessions = max_sessions
+        self.timeouts = timeouts or ReplyTimeouts()
+        self.resync_timeout = resync_timeout
         self._server: asyncio.Server | None = None
         self.calls: set[asyncio.Task[None]] = set()
+        self._sessions: dict[asyncio.Task[None], AgiSession] = {}
+        self.refused = 0  # connections turned away because max_sessions were live
         self.port = 0
 
     async def start(self, host: str, port: int) -> None:
@@ -37,6 +53,9 @@ class AgiServer:
         log.info("FastAGI listening on %s:%d", host, self.port)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self.calls) >= self.max_sessions:
+            await self._refuse(reader, writer)
+            return
         task = asyncio.current_task()
         assert task is not None
         self.calls.add(task)
@@ -49,7 +68,8 @@ class AgiServer:
                 log.warning("AGI connection from %s dropped: bad environment block (%s)", peer, reason)
                 writer.close()
                 return
-            session = AgiSession(reader, writer, env)
+            session = AgiSession(reader, writer, env, timeouts=self.timeouts, resync_timeout=self.resync_timeout)
+            self._sessions[task] = session
             try:
                 await self._handler(session)
             except CallEnded:
@@ -62,6 +82,25 @@ class AgiServer:
                 await session.close()
         finally:
             self.calls.discard(task)
+            self._sessions.pop(task, None)
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Turn a call away: `FAILURE` (AGISTATUS=FAILURE), then read its environment so the close is clean."""
+        self.refused += 1
+        writer.write(b"FAILURE\n")
+        env: dict[str, str] = {}
+        try:
+            # the block is already on its way; unread bytes at close() would reset the connection
+            env = await asyncio.wait_for(self._read_env(reader), min(self.header_timeout, 2.0))
+        except (TimeoutError, AgiError, ValueError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        log.warning("[%s] AGI call refused: %d sessions live (agi_max_sessions); the dialplan takes it",
+                    env.get("uniqueid", "?"), len(self.calls))
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+        except (ConnectionError, TimeoutError, OSError):
+            pass
 
     @staticmethod
     async def _read_env(reader: asyncio.StreamReader) -> dict[str, str]:
@@ -89,6 +128,8 @@ class AgiServer:
         if self.calls:
             _, pending = await asyncio.wait(set(self.calls), timeout=deadline)
             for task in pending:
+                if (session := self._sessions.get(task)) is not None:
+                    session.hand_back()
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5.0)

@@ -5,7 +5,8 @@
 first), `DELETE /messages` forgets all. It keeps the last `MAX_KEPT` messages in memory and, with
 `--jsonl PATH`, appends each to a file. It holds one-time codes in clear: never expose it.
 Run: `python -m ivr.demo.smssink --port 8082 [--jsonl var/sms.jsonl]`; with IVR_SMS_TOKEN set in the
-environment, posts must carry `Authorization: Bearer <token>`.
+environment, every request but /health must carry `Authorization: Bearer <token>`, and without it
+the sink refuses to listen beyond loopback.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from ivr.demo.refbackend.app import Running, start_site
+from ivr.demo.refbackend.app import Running, require_safe_exposure, start_site
+from ivr.errors import ConfigError
 from ivr.identity.secret import Secret, install
 from ivr.identity.sms import E164, mask_phone
 
@@ -45,7 +49,7 @@ class SmsSink:
         return [m for m in self.messages if to is None or m["to"] == to]
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._token])
         app[SINK] = self
         app.router.add_post("/messages", self._post)
         app.router.add_get("/messages", self._list)
@@ -56,11 +60,16 @@ class SmsSink:
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "messages": len(self.messages)})
 
-    async def _post(self, request: web.Request) -> web.Response:
-        if self.token is not None:
+    @web.middleware
+    async def _token(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """With a token, every request but /health needs it (the messages hold codes in clear)."""
+        if self.token is not None and request.path != "/health":
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, f"Bearer {self.token.reveal()}".encode()):
                 return web.json_response({"error": "unauthorized"}, status=401)
+        return await handler(request)
+
+    async def _post(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
         except ValueError:
@@ -101,7 +110,9 @@ SINK = web.AppKey("sink", SmsSink)
 
 async def serve(host: str = "127.0.0.1", port: int = 0, *, jsonl: Path | None = None,
                 token: Secret | None = None) -> Running:
-    """Start a sink (port 0: a free one); `running.app[SINK]` is the `SmsSink`."""
+    """Start a sink (port 0: a free one); `running.app[SINK]` is the `SmsSink`. Beyond loopback it needs
+    `token` (ConfigError otherwise)."""
+    require_safe_exposure(host, token, "IVR_SMS_TOKEN")
     return await start_site(SmsSink(jsonl, token).app(), host, port)
 
 
@@ -123,7 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--jsonl", type=Path, default=None, help="also append each message to this file")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install()
-    asyncio.run(_run(p.parse_args(argv)))
+    try:
+        asyncio.run(_run(p.parse_args(argv)))
+    except ConfigError as exc:
+        print(f"python -m ivr.demo.smssink: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

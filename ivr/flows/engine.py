@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 from ivr.call import Call
 from ivr.channel import Channel
-from ivr.errors import AgiError, BackendError, BackendTimeout, CallEnded, StoreUnavailable
+from ivr.errors import AgiError, AgiSessionEnded, BackendError, BackendTimeout, CallEnded, StoreUnavailable
 from ivr.flows.context import NodeContext
 from ivr.flows.model import Flow, FlowSet
 from ivr.flows.node import END, STOP
@@ -66,6 +66,9 @@ class Engine:
             except _Handoff:
                 await self.handoff(channel, call)
             await self._finish(channel, call)
+        except AgiSessionEnded:  # the session logged why; the dialplan's fallback takes the caller
+            call.outcome = call.outcome or "agi-session-ended"
+            call.record("-", "hangup", by="service")
         except CallEnded:
             call.outcome = call.outcome or "caller-hangup"
             call.record("-", "hangup", by="caller")

@@ -1,12 +1,14 @@
 """`callback`: take a callback request instead of waiting; `callback_call`: the call placed back to the customer.
 
 `callback` (reached from a queue node's `callback` edge, or offered with `offer`):
-number = the caller id ("1: this number, 2: another number") or keyed in; normalised to E.164 and checked
-with `ivr.queueing.phone` against `settings.callbacks_regions` (premium-rate, foreign, invalid → `refused`, with
-a prompt). Kind `keep_place`: due when the caller would have reached an agent (now + EWT at their
-position); kind `slot`: "1 within the hour, 2 tomorrow morning (09:00-12:00 in `timezone`)".
-Stored with `CallbackStore.add` (one live callback per number → `exists`). Edges: `next` (stored),
-`refused`, `exists`, `failed` (Redis down), `declined` (the offer, the number or the slot not chosen).
+number = the caller id ("1: this number, 2: another number") or keyed in; normalised to E.164 (national
+digits read in `settings.callbacks_default_region`, else `phone_region`) and checked with `ivr.queueing.phone`
+against `settings.callbacks_regions` (premium-rate, foreign, invalid → `refused`, with a prompt).
+Kind `keep_place`: due when the caller would have reached an agent (now + EWT at their position);
+kind `slot`: "1 within the hour, 2 tomorrow morning (09:00-12:00 in `timezone`)".
+Stored with `CallbackStore.add` (one live callback per number → `exists`; the caps per caller id and
+per day → `refused`, with `unavailable_prompt`). Edges: `next` (stored), `refused`, `exists`, `failed`
+(Redis down), `declined` (the offer, the number or the slot not chosen).
 
 `callback_call` runs first in the `callback` flow (Asterisk's [ivr-callbacks] passes the id as the AGI
 argument, `agi_arg_1`, or the channel variable IVR_CALLBACK_ID): it loads the callback (queue, language,
@@ -25,8 +27,9 @@ from zoneinfo import ZoneInfo
 from ivr.errors import StoreUnavailable
 from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
-from ivr.queueing.callbacks import Callback, keep_place, slot
-from ivr.queueing.phone import CallbackPolicy, check_callback_number
+from ivr.nodes.backend_call import e164
+from ivr.queueing.callbacks import Callback, CallbackCaps, CapReached, keep_place, slot
+from ivr.queueing.phone import callback_policy, check_callback_number
 from ivr.store import callback as callback_key
 
 if TYPE_CHECKING:
@@ -53,6 +56,7 @@ class CallbackRequest(Node):
     confirmed: PromptRef = _p("callback-confirmed")
     refused_prompt: PromptRef = _p("callback-refused")
     exists_prompt: PromptRef = _p("callback-exists")
+    unavailable_prompt: PromptRef = _p("callback-unavailable")  # over a cap (per caller id or per day)
     timeout: float = 5.0  # s for each choice / the first digit of a number
     retries: int = 2
     max_attempts: int = 3
@@ -113,21 +117,25 @@ class CallbackRequest(Node):
         if self.offer is not None and await self._choose(ctx, self.offer, "12") != "1":
             call.record(ctx.node_id, "callback", result="declined")
             return "declined"
+        settings, store = ctx.services.settings, ctx.services.callbacks
+        if store is None:
+            raise StoreUnavailable("callbacks need Redis (redis_url)")
+        caps = CallbackCaps.from_settings(settings)
+        caller = e164(call.caller_id, settings.phone_region) or call.caller_id  # one count for any spelling
+        cap = await store.over_cap(caller, caps, ctx.services.clock().timestamp())
+        if cap in ("caller_day", "day"):  # refused before asking for a number; caller_pending waits for the
+            return await self._capped(ctx, cap, "")  # number: it may be one already booked (`exists`)
         raw, how = await self._number(ctx)
         if not raw:
             call.record(ctx.node_id, "callback", result="no-number")
             return "declined"
-        settings = ctx.services.settings
-        check = check_callback_number(raw, CallbackPolicy.of(settings.callbacks_regions))
+        check = check_callback_number(raw, callback_policy(settings))
         if not check.ok or check.e164 is None:
             call.vars["callback_refused"] = check.reason
             call.record(ctx.node_id, "callback", result="refused", reason=check.reason, source=how)
             await ctx.play(self.refused_prompt)
             call.outcome = f"callback-refused:{check.reason}"
             return "refused"
-        store = ctx.services.callbacks
-        if store is None:
-            raise StoreUnavailable("callbacks need Redis (redis_url)")
         queue = self.queue or call.vars.get("queue") or settings.default_queue
         now_dt = ctx.services.clock()
         now = now_dt.timestamp()
@@ -144,7 +152,10 @@ class CallbackRequest(Node):
             position, ewt = self._place(ctx, queue)
             cb = keep_place(check.e164, queue, now=now, ewt=ewt, position=position,
                             **common)  # type: ignore[arg-type]
-        live, created = await store.add(cb)
+        try:
+            live, created = await store.add(cb, caller=caller, caps=caps)
+        except CapReached as exc:  # another request of this caller (or the day's last place) came first
+            return await self._capped(ctx, exc.cap, how)
         call.vars["callback_id"] = live.id
         if not created:
             call.record(ctx.node_id, "callback", result="exists", id=live.id)
@@ -156,6 +167,14 @@ class CallbackRequest(Node):
         call.outcome = f"callback:{queue}"
         await ctx.play(self.confirmed)
         return "next"
+
+    async def _capped(self, ctx: NodeContext, cap: str, how: str) -> str:
+        call = ctx.call
+        call.vars["callback_refused"] = f"cap:{cap}"
+        call.record(ctx.node_id, "callback", result="refused", reason=f"cap:{cap}", **({"source": how} if how else {}))
+        await ctx.play(self.unavailable_prompt)
+        call.outcome = "callback-refused:cap"
+        return "refused"
 
     def _window(self, choice: str, now: datetime) -> tuple[float, float]:
         if choice == "1":

@@ -99,6 +99,15 @@ class Gather(Node):
 
     async def collect(self, ctx: NodeContext, key: str = "") -> str | None:
         """One try: digits, or None on timeout before any digit. `key`: the first key, already pressed."""
+        if not self.secure:
+            return await self._collect(ctx, key)
+        ctx.call.secure_input = True  # what shows keys (the simulator) masks them meanwhile
+        try:
+            return await self._collect(ctx, key)
+        finally:
+            ctx.call.secure_input = False
+
+    async def _collect(self, ctx: NodeContext, key: str) -> str | None:
         digits = ""
         key = key or await ctx.play(self.prompt, DTMF_KEYS)
         while True:

@@ -1,4 +1,9 @@
-"""Durable callbacks in Redis: one live callback per number, keep-place or time slot, retries with backoff."""
+"""Durable callbacks in Redis: one live callback per number, keep-place or time slot, retries with backoff.
+
+Requests are capped (`CallbackCaps`, from the `callbacks_max_*` settings): live callbacks per caller id,
+requests per caller id per UTC day, requests to the whole service per UTC day. The check, the counting
+and the storing are one Lua step, so concurrent requests cannot overshoot a cap.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,26 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from ivr.store import CALLBACK_RETENTION, CALLBACKS_DUE, Store, callback, callback_lease, callback_number
+from ivr.store import (
+    CALLBACK_CALLER_TTL,
+    CALLBACK_DAY_TTL,
+    CALLBACK_PREFIX,
+    CALLBACK_RETENTION,
+    CALLBACKS_DUE,
+    Store,
+    callback,
+    callback_caller,
+    callback_caller_day,
+    callback_day,
+    callback_lease,
+    callback_number,
+)
+
+if TYPE_CHECKING:
+    from ivr.config import Settings
 
 Kind = Literal["keep_place", "slot"]
 CbState = Literal["pending", "dialing", "done", "failed", "cancelled"]
@@ -63,6 +85,28 @@ class Callback:
         return cls(**kw)
 
 
+@dataclass(frozen=True)
+class CallbackCaps:
+    """How many callback requests are taken: per caller id (live ones, and per UTC day) and in all per day."""
+
+    pending_per_caller: int = 3
+    per_caller_day: int = 5
+    per_day: int = 2000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallbackCaps:
+        return cls(settings.callbacks_max_pending_per_caller, settings.callbacks_max_per_caller_day,
+                   settings.callbacks_max_per_day)
+
+
+class CapReached(Exception):
+    """A request over a cap; `cap` is caller_pending, caller_day or day. Nothing was stored or counted."""
+
+    def __init__(self, cap: str) -> None:
+        super().__init__(f"callback cap reached: {cap}")
+        self.cap = cap
+
+
 def _enc(v: object) -> str:
     if isinstance(v, bool):
         return "1" if v else "0"
@@ -95,14 +139,33 @@ def keep_place_due(cb: Callback, ewt_at: Callable[[str, int], float | None]) -> 
 
 # --- Redis ------------------------------------------------------------------------------------------
 
+_CAP_CHECK = """
+local live = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local st = redis.call('HGET', ARGV[9] .. id, 'state')
+  if st == 'pending' or st == 'dialing' then live = live + 1 else redis.call('SREM', KEYS[4], id) end
+end
+if live >= tonumber(ARGV[4]) then return {'capped', 'caller_pending'} end
+if tonumber(redis.call('GET', KEYS[5]) or '0') >= tonumber(ARGV[5]) then return {'capped', 'caller_day'} end
+if tonumber(redis.call('GET', KEYS[6]) or '0') >= tonumber(ARGV[6]) then return {'capped', 'day'} end
+"""
 _ADD = """
 local cur = redis.call('GET', KEYS[2])
-if cur then return cur end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if cur then return {'exists', cur} end
+if ARGV[3] == '1' then
+""" + _CAP_CHECK + """
+  for i = 5, 6 do
+    if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[7]) end
+  end
+  redis.call('SADD', KEYS[4], ARGV[1])
+  redis.call('PEXPIRE', KEYS[4], ARGV[8])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 10))
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[1])
-return ARGV[1]
+return {'created', ARGV[1]}
 """
+_OVER_CAP = _CAP_CHECK + "return {'ok', ''}"  # same KEYS and ARGV as _ADD; stores and counts nothing
 _CLAIM = """
 local st = redis.call('HGET', KEYS[1], 'state')
 if st ~= 'pending' and st ~= 'dialing' then redis.call('ZREM', KEYS[3], ARGV[4]) return 0 end
@@ -156,16 +219,30 @@ class CallbackStore:
 
     def _keys(self, cb_id: str, number: str = "") -> list[str]:
         keys = [callback(cb_id), callback_lease(cb_id), CALLBACKS_DUE]
-        return keys + [callback_number(number)] if number else keys
+        return keys + [_number_key(number)] if number else keys
 
-    async def add(self, cb: Callback) -> tuple[Callback, bool]:
-        """Store a new callback unless its number already has a live one: (the live callback, created?)."""
+    async def add(self, cb: Callback, *, caller: str = "", caps: CallbackCaps | None = None) -> tuple[Callback, bool]:
+        """Store a new callback unless its number already has a live one: (the live callback, created?).
+
+        With `caps`, the request of caller id `caller` ("" = anonymous) is also checked against them and
+        counted (on the UTC day of `cb.created_at`); over a cap it raises CapReached."""
         flat = [x for kv in cb.to_hash().items() for x in kv]
-        keys = [callback(cb.id), callback_number(cb.number), CALLBACKS_DUE]
-        live = str(await self._store.eval(_ADD, keys, [cb.id, repr(cb.due_at), *flat]))
-        if live == cb.id:
+        keys, args = _cap_keys_args(cb.id, cb.number, repr(cb.due_at), caller, caps, cb.created_at)
+        args += flat
+        kind, value = (str(x) for x in await self._store.eval(_ADD, keys, args))
+        if kind == "capped":
+            raise CapReached(value)
+        if value == cb.id:
             return cb, True
-        return (await self.get(live)) or cb, False
+        return (await self.get(value)) or cb, False
+
+    async def over_cap(self, caller: str, caps: CallbackCaps, now: float) -> str | None:
+        """Which cap a new request of `caller` would exceed now (caller_pending, caller_day, day), or None.
+
+        Only a hint, to refuse before asking the caller anything: `add` checks again atomically."""
+        keys, args = _cap_keys_args("-", "-", "0", caller, caps, now)
+        kind, value = (str(x) for x in await self._store.eval(_OVER_CAP, keys, args))
+        return value if kind == "capped" else None
 
     async def get(self, cb_id: str) -> Callback | None:
         h = await self._store.run(lambda r: r.hgetall(callback(cb_id)))
@@ -179,7 +256,7 @@ class CallbackStore:
     async def cancel(self, cb_id: str) -> bool:
         """Cancel a callback nobody is dialing; False if it is being placed or already finished."""
         cb = await self.get(cb_id)
-        keys = self._keys(cb_id, cb.number if cb else "-")
+        keys = self._keys(cb_id, cb.number if cb else "-")  # a number not usable as a key: "-" too
         return bool(await self._store.eval(_CANCEL, keys, [cb_id, int(CALLBACK_RETENTION), repr(self.clock())]))
 
     async def due(self, now: float, limit: int) -> list[str]:
@@ -216,6 +293,28 @@ class CallbackStore:
     async def reschedule(self, cb_id: str, due_at: float) -> bool:
         """Move a pending, unclaimed callback (keep-place re-evaluation)."""
         return bool(await self._store.eval(_RESCHEDULE, self._keys(cb_id), [cb_id, repr(due_at)]))
+
+
+def _cap_keys_args(cb_id: str, number: str, due: str, caller: str, caps: CallbackCaps | None,
+                   at: float) -> tuple[list[str], list[str | int | float]]:
+    """KEYS and the first nine ARGV of _ADD / _OVER_CAP (the day is the UTC day of `at`)."""
+    day = datetime.fromtimestamp(at, UTC).strftime("%Y%m%d")
+    keys = [callback(cb_id), _number_key(number), CALLBACKS_DUE, callback_caller(caller),
+            callback_caller_day(caller, day), callback_day(day)]
+    limits = caps or CallbackCaps()
+    args: list[str | int | float] = [
+        cb_id, due, "1" if caps else "0", limits.pending_per_caller, limits.per_caller_day, limits.per_day,
+        int(CALLBACK_DAY_TTL * 1000), int(CALLBACK_CALLER_TTL * 1000), CALLBACK_PREFIX]
+    return keys, args
+
+
+def _number_key(number: str) -> str:
+    """The number's live-callback key; a stored number that cannot name a key (tampered) gets one that
+    never exists, so finishing or cancelling its callback still works."""
+    try:
+        return callback_number(number)
+    except ValueError:
+        return callback_number("-")
 
 
 def _ms(seconds: float) -> int:

@@ -5,6 +5,10 @@ renewed every lease/3 while the call is being placed. A process that dies (kill 
 expire; another dialer then claims the callback for the *same* attempt (`callback.resumed` is true) and
 uses the same ActionID/ChannelId, so the Originator can check whether that attempt already reached
 Asterisk (e.g. a channel with that uniqueid exists, or a re-sent Originate is refused) before dialing.
+
+Nothing read back from Redis is trusted: right before each attempt the stored number is checked again
+with today's callback policy (a record tampered with, or a policy changed since, is refused: outcome
+`invalid_number`, failed, never retried, logged without the number).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from typing import Protocol
 from ivr.backoff import Backoff
 from ivr.config import Settings
 from ivr.errors import StoreUnavailable
+from ivr.identity.sms import mask_phone
 from ivr.queueing.callbacks import Callback, CallbackStore, keep_place_due
+from ivr.queueing.phone import CallbackPolicy, callback_policy, check_callback_number
 
 log = logging.getLogger("ivr.dialer")
 
@@ -87,8 +93,11 @@ class Dialer:
                  lease: float = 30.0, poll: float = 1.0, concurrency: int = 4,
                  clock: Callable[[], float] = time.time,
                  ewt_at: Callable[[str, int], float | None] | None = None, reevaluate_every: float = 10.0,
-                 name: str | None = None) -> None:
+                 name: str | None = None, number_policy: CallbackPolicy | None = None,
+                 ready: Callable[[], bool] | None = None) -> None:
         self.callbacks, self.originator, self.policy = callbacks, originator, policy
+        self.ready = ready  # e.g. "AMI is logged in": until then nothing is claimed (no attempt wasted)
+        self.number_policy = number_policy  # None: numbers are not checked again (tests of the mechanics)
         self.lease, self.poll, self.concurrency, self.clock = lease, poll, concurrency, clock
         self.ewt_at, self.reevaluate_every = ewt_at, reevaluate_every
         self.name = name or f"{os.uname().nodename}:{os.getpid()}"
@@ -100,12 +109,14 @@ class Dialer:
 
     @classmethod
     def from_settings(cls, settings: Settings, callbacks: CallbackStore, originator: Originator, *,
-                      ewt_at: Callable[[str, int], float | None] | None = None) -> Dialer:
+                      ewt_at: Callable[[str, int], float | None] | None = None,
+                      ready: Callable[[], bool] | None = None) -> Dialer:
         """The service's dialer: lease, poll, concurrency and retry backoff from the `callbacks_*` settings."""
         policy = RetryPolicy(base=settings.callbacks_retry_base, factor=settings.callbacks_retry_factor,
                              cap=settings.callbacks_retry_cap)
         return cls(callbacks, originator, policy=policy, lease=settings.callbacks_lease, poll=settings.callbacks_poll,
-                   concurrency=settings.callbacks_concurrency, ewt_at=ewt_at)
+                   concurrency=settings.callbacks_concurrency, ewt_at=ewt_at,
+                   number_policy=callback_policy(settings), ready=ready)
 
     @property
     def placing(self) -> int:
@@ -147,7 +158,7 @@ class Dialer:
     async def run_once(self) -> int:
         """Claim what is due (up to the free concurrency) and start placing it; returns how many."""
         free = self.concurrency - len(self._inflight)
-        if free <= 0:
+        if free <= 0 or (self.ready is not None and not self.ready()):
             return 0
         now, started = self.clock(), 0
         for cb_id in await self.callbacks.due(now, limit=free * 4):
@@ -177,11 +188,13 @@ class Dialer:
     async def _place(self, cb: Callback, token: str) -> None:
         renewal = asyncio.create_task(self._renew(cb.id, token))
         try:
-            if cb.window_end is not None and self.clock() >= cb.window_end:
+            if (refused := self._refused(cb)) is not None:
+                result = refused
+            elif cb.window_end is not None and self.clock() >= cb.window_end:
                 result = OriginateResult(False, "window_missed", retry=False)
             else:
                 aid = action_id(cb.id, cb.attempt)
-                log.info("callback %s attempt %d to %s (%s)%s", cb.id, cb.attempt, cb.number, aid,
+                log.info("callback %s attempt %d to %s (%s)%s", cb.id, cb.attempt, mask_phone(cb.number), aid,
                          " resumed after a lost lease" if cb.resumed else "")
                 try:
                     result = await self.originator.originate(cb, aid)
@@ -191,6 +204,18 @@ class Dialer:
             renewal.cancel()
         fields, due = after_attempt(cb, result, self.clock(), self.policy)
         await self._record(cb, token, fields, due)
+
+    def _refused(self, cb: Callback) -> OriginateResult | None:
+        """The number as stored must be the E.164 form today's policy accepts; else never dial it."""
+        if self.number_policy is None:
+            return None
+        check = check_callback_number(cb.number, self.number_policy)
+        if check.ok and check.e164 == cb.number:
+            return None
+        why = check.reason or "not in E.164 form"
+        log.warning("callback %s: number %s refused by the callback policy (%s): invalid_number, not dialed",
+                    cb.id, mask_phone(cb.number), why)
+        return OriginateResult(False, "invalid_number", retry=False, detail=why)
 
     async def _renew(self, cb_id: str, token: str) -> None:  # cancelled by _place
         while True:

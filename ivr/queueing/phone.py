@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import phonenumbers
 from phonenumbers import PhoneNumberType as T
+
+if TYPE_CHECKING:
+    from ivr.config import Settings
 
 MAX_INPUT = 32  # characters of raw input; anything longer is refused before parsing
 _ALLOWED_CHARS = re.compile(r"^[0-9+()./\s-]+$")
@@ -34,12 +38,23 @@ class CallbackPolicy:
         """Build from config; raises ValueError naming an unknown region or type."""
         regions = frozenset(r.upper() for r in home_regions)
         types = frozenset(t.lower() for t in allowed_types)
-        known = phonenumbers.SUPPORTED_REGIONS
-        bad = [r for r in regions if r not in known] + [t for t in types if t not in TYPE_NAMES]
+        default = (default_region or sorted(regions)[0] if regions else "").upper()
+        bad = unknown_regions([*regions, default]) + [t for t in types if t not in TYPE_NAMES]
         if bad or not regions:
             raise ValueError(f"callback policy: unknown or missing region/type {bad}")
-        default = (default_region or sorted(regions)[0]).upper()
         return cls(regions, default, types)
+
+
+def callback_policy(settings: Settings) -> CallbackPolicy:
+    """The service's policy: `callbacks_regions`; national numbers read in `callbacks_default_region`,
+    else `phone_region` (load_settings has checked both)."""
+    return CallbackPolicy.of(settings.callbacks_regions,
+                             default_region=settings.callbacks_default_region or settings.phone_region)
+
+
+def unknown_regions(regions: Iterable[str]) -> list[str]:
+    """The codes phonenumbers does not know (case-insensitive)."""
+    return [r for r in regions if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
 
 
 @dataclass(frozen=True)

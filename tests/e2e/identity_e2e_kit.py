@@ -307,7 +307,10 @@ class IdentityStack:
         return out
 
     async def http(self, path: str) -> str:
-        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{self.app.http_port}{path}") as r:
+        token = self.app.settings.http_read_token or self.app.settings.http_token  # what a reader holds
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with aiohttp.ClientSession(headers=headers) as s, \
+                s.get(f"http://127.0.0.1:{self.app.http_port}{path}") as r:
             return await r.text()
 
     async def collect(self) -> None:

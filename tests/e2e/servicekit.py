@@ -48,12 +48,15 @@ def visited(journey: dict[str, Any]) -> list[str]:
     return [e["node"] for e in journey["journey"] if e["kind"] == "enter"]
 
 
+E2E_READ_TOKEN = "e2e-read-token"  # views with caller data (journeys, live calls) need a bearer token
+
+
 def service_settings(asterisk: AsteriskInstance, tmp: Path, **over: Any) -> Any:
     sounds = asterisk.sounds_dir()
     base: dict[str, Any] = dict(
         agi_port=asterisk.agi_port, ami_enabled=True, ami_port=asterisk.ami_port, ami_user=asterisk.ami_user,
         ami_secret=asterisk.ami_secret, prompts_cache=sounds.host, prompts_asterisk_dir=sounds.asterisk,
-        drain_seconds=2.0)
+        drain_seconds=2.0, http_read_token=E2E_READ_TOKEN)
     return settings_for(tmp, **{**base, **over})
 
 

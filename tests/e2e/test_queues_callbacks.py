@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import redis
@@ -205,3 +206,41 @@ async def test_announcements_rejoin_and_a_key_leaves_the_queue(asterisk: Asteris
     assert len(joins) == len(announced) and {j["Position"] for j in joins} == {"1"}
     assert journey["outcome"] == "voicemail:billing"
     assert "queue-place" in said(journey) and "queue-press-voicemail" in said(journey)
+
+
+async def test_dialer_never_places_a_number_tampered_with_in_redis(asterisk: AsteriskInstance, tmp_path: Path,
+                                                                 redis_url: str) -> None:
+    """Two due callbacks in Redis; one's number was changed there to a premium-rate one. The dialer checks
+    each number again before dialing: the good one rings the customer, the tampered one is never placed."""
+    from ivr.queueing.callbacks import keep_place
+    from ivr.store import connect
+
+    dialplans(tmp_path, "queues:\n  billing: {when_no_agents: join}\n")
+    mark = asterisk.log_mark()
+    store = connect(redis_url)
+    try:
+        cbs = CallbackStore(store)
+        now = time.time()
+        bad, _ = await cbs.add(keep_place("+393123456789", "billing", now=now, ewt=0, position=1))
+        await store.run(lambda r: r.hset(callback_key(bad.id), "number", "+19005550123"))
+        async with (Customer(asterisk.sip_port, hold_ms=6000),
+                    running_service(asterisk, tmp_path, redis_url=redis_url,
+                                    callbacks_channel="PJSIP/customer") as svc):
+            await svc.wait_for("the tampered callback refused", lambda: _state(redis_url, bad.id) == "failed", 30)
+            # added once AMI is up (an attempt made before would wait out the retry backoff)
+            good, _ = await cbs.add(keep_place("+390212345678", "billing", now=time.time(), ewt=0, position=1))
+            try:
+                await svc.wait_for("the good callback placed", lambda: any(
+                    e.get("Uniqueid") == f"cb-{good.id}-1" for e in svc.named("OriginateResponse")), 60)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {await _get(redis_url, good.id)}") from None
+            await asyncio.sleep(2)  # time for a second Originate, were one coming
+            placed = [e.get("Uniqueid") for e in svc.named("OriginateResponse", "Newchannel")
+                      if str(e.get("Uniqueid", "")).startswith("cb-")]
+    finally:
+        await store.close()
+    refused = await _get(redis_url, bad.id)
+    assert (refused["state"], refused["outcome"]) == ("failed", "invalid_number") and "premium" in refused["detail"]
+    assert not any(str(u).startswith(f"cb-{bad.id}") for u in placed), placed
+    assert any(str(u).startswith(f"cb-{good.id}") for u in placed), placed
+    assert "9005550123" not in asterisk.log_text(since=mark, tail=100_000)

@@ -8,16 +8,20 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ivr.config import Settings
 from ivr.queueing.callbacks import Callback, CallbackStore, keep_place, keep_place_due, slot
 from ivr.queueing.dialer import Dialer, OriginateResult, RetryPolicy, action_id, after_attempt, channel_ids
 from ivr.store import CALLBACKS_DUE, Store, callback_lease, callback_number, connect
+from ivr.store import callback as callback_key
 from lab.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = Settings(callbacks_regions=("US", "IT"), callbacks_lease=1.0, callbacks_poll=0.01)
 
 
 class FakeOriginator:
@@ -264,3 +268,53 @@ def test_pure_helpers() -> None:
     fields, due = after_attempt(cb, OriginateResult(False, "failed", retry=False), 10.0, policy)
     assert fields["state"] == "failed" and fields["detail"].startswith("no retry")
     assert Callback.from_hash(cb.to_hash()) == cb
+
+
+@pytest.mark.parametrize("stored", ["+19005550123", "+447400123456", "+39312000&PJSIP/x@evil", "393120000042",
+                                    "+39 312 000 0042"])
+async def test_the_dialer_checks_a_stored_number_again(stores: list[Store], stored: str,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    cbs = CallbackStore(stores[0])
+    cb, _ = await cbs.add(keep_place(number(42), "support", now=time.time(), ewt=0, position=1))
+    await stores[0].run(lambda r: r.hset(callback_key(cb.id), "number", stored))  # tampered in Redis
+    orig = FakeOriginator()
+    caplog.set_level(logging.INFO)
+    dialer = Dialer.from_settings(SETTINGS, cbs, orig)  # the policy: callbacks_regions US, IT
+    assert await dialer.run_once() == 1
+    await until(lambda: dialer.placing == 0)
+    assert not orig.calls  # never dialed
+    final = await cbs.get(cb.id)
+    assert final is not None and (final.state, final.outcome) == ("failed", "invalid_number")
+    assert await stores[0].run(lambda r: r.zscore(CALLBACKS_DUE, cb.id)) is None  # never retried
+    assert stored not in caplog.text and stored[1:9] not in caplog.text
+    assert any("invalid_number" in r.getMessage() or "refused" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_dialer_applies_todays_policy(stores: list[Store], caplog: pytest.LogCaptureFixture) -> None:
+    cbs = CallbackStore(stores[0])
+    it, _ = await cbs.add(keep_place(number(43), "support", now=time.time(), ewt=0, position=1))
+    us, _ = await cbs.add(keep_place("+12025550101", "support", now=time.time(), ewt=0, position=1))
+    orig = FakeOriginator()
+    caplog.set_level(logging.INFO)
+    dialer = Dialer.from_settings(replace(SETTINGS, callbacks_regions=("US",)), cbs, orig)  # IT dropped since
+    assert await dialer.run_once() == 2
+    await until(lambda: dialer.placing == 0)
+    assert [c[0] for c in orig.calls] == [us.id]
+    refused = await cbs.get(it.id)
+    assert refused is not None and (refused.state, refused.outcome) == ("failed", "invalid_number")
+    assert "international" in refused.detail and number(43) not in caplog.text and "+12025550101" not in caplog.text
+
+
+async def test_the_dialer_claims_nothing_while_its_originator_is_not_ready(stores: list[Store]) -> None:
+    cbs = CallbackStore(stores[0])
+    cb, _ = await cbs.add(keep_place(number(44), "support", now=time.time(), ewt=0, position=1))
+    up = [False]  # AMI not logged in yet (start-up, or a reconnect)
+    orig = FakeOriginator()
+    dialer = Dialer.from_settings(SETTINGS, cbs, orig, ready=lambda: up[0])
+    assert await dialer.run_once() == 0 and not orig.calls
+    waiting = await cbs.get(cb.id)
+    assert waiting is not None and (waiting.state, waiting.attempts) == ("pending", 0)  # no attempt used up
+    up[0] = True
+    assert await dialer.run_once() == 1
+    await until(lambda: dialer.placing == 0)
+    assert [c[0] for c in orig.calls] == [cb.id]

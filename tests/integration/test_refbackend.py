@@ -177,3 +177,37 @@ async def test_command_lines_run_backend_and_sink(tmp_path: Path) -> None:
 async def test_oversized_secrets_are_refused_before_hashing(backend: Running) -> None:
     status, body = await _call("POST", backend.url + "/customers/1001/pin/verify", json={"pin": "1" * 65})
     assert status == 400 and "at most 64" in body["error"]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "192.0.2.10", "backend.example"])
+async def test_no_listening_beyond_loopback_without_a_token(host: str) -> None:
+    from ivr.demo.smssink import serve as serve_sink
+    from ivr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="IVR_REFBACKEND_TOKEN"):
+        await serve(host=host, port=free_port())
+    with pytest.raises(ConfigError, match="IVR_SMS_TOKEN"):
+        await serve_sink(host, free_port())
+
+
+def test_exposure_rule() -> None:
+    from ivr.demo.refbackend.app import exposure_problem
+
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        assert exposure_problem(host, None, "IVR_REFBACKEND_TOKEN") is None
+    assert exposure_problem("0.0.0.0", Secret("ref-token-123456"), "IVR_REFBACKEND_TOKEN") is None
+    problem = exposure_problem("0.0.0.0", None, "IVR_REFBACKEND_TOKEN")
+    assert problem is not None and "0.0.0.0" in problem and "127.0.0.1" in problem
+
+
+async def test_command_lines_refuse_a_public_address_without_a_token() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("IVR_REFBACKEND_TOKEN", "IVR_SMS_TOKEN")}
+    env["PYTHONPATH"] = ROOT
+    for module, variable in (("ivr.demo.refbackend", "IVR_REFBACKEND_TOKEN"), ("ivr.demo.smssink", "IVR_SMS_TOKEN")):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, "--host", "0.0.0.0", "--port", str(free_port()), env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+        assert proc.returncode == 2, (module, err)
+        message = err.decode()
+        assert variable in message and "0.0.0.0" in message and "Traceback" not in message, message

@@ -41,7 +41,7 @@ async def test_message_reaches_the_sink_and_can_be_read_back(
     gateway = _gateway(sink)
     message_id = await gateway.send("+12025550101", Secret("Your code is 774411"))
     await gateway.send("+390212345678", Secret("Il tuo codice è 665522"))
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer sink-token-123456"}) as http:
         async with http.get(sink.url + "/messages", params={"to": "+12025550101"}) as resp:
             messages = (await resp.json())["messages"]
         async with http.get(sink.url + "/messages?to=+12025550101") as resp:  # unencoded "+" too
@@ -64,7 +64,13 @@ async def test_sink_refuses_without_token_and_drops_duplicates(sink: Running) ->
                 assert (await resp.json())["status"] == expected
         async with http.post(sink.url + "/messages", json={**body, "to": "555"}, headers=headers) as resp:
             assert resp.status == 400
-        async with http.delete(sink.url + "/messages") as resp:
+        for method in ("GET", "DELETE"):  # reading or clearing the messages needs the token too
+            for wrong in ({}, {"Authorization": "Bearer wrong"}):
+                async with http.request(method, sink.url + "/messages", headers=wrong) as resp:
+                    assert resp.status == 401 and "hello" not in await resp.text()
+        async with http.get(sink.url + "/health") as resp:
+            assert resp.status == 200  # health stays open
+        async with http.delete(sink.url + "/messages", headers=headers) as resp:
             assert resp.status == 200
     assert sink.app[SINK].received() == []
     gateway = HttpSmsGateway(sink.url + "/messages", retries=0)

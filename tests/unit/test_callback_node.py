@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from ivr.call import Call
 from ivr.config import Settings
@@ -24,7 +25,12 @@ class FakeCallbacks:
         self.added: list[Callback] = []
         self.down = down
 
-    async def add(self, cb: Callback) -> tuple[Callback, bool]:
+    async def over_cap(self, caller: str, caps: object, now: float) -> str | None:
+        if self.down:
+            raise StoreUnavailable("redis down")
+        return None
+
+    async def add(self, cb: Callback, **caps: object) -> tuple[Callback, bool]:
         if self.down:
             raise StoreUnavailable("redis down")
         live = next((c for c in self.added if c.number == cb.number), None)
@@ -51,15 +57,15 @@ nodes:
 """
 
 
-def svc(store: FakeCallbacks, board: QueueBoard | None = None) -> Services:
-    return Services(Settings(callbacks_regions=("US", "IT")), FakePrompts(),
+def svc(store: FakeCallbacks, board: QueueBoard | None = None, **settings: Any) -> Services:
+    return Services(Settings(**{"callbacks_regions": ("US", "IT"), **settings}), FakePrompts(),
                     JourneyLog(None), callbacks=store, queues=board, clock=lambda: NOW)  # type: ignore[arg-type]
 
 
 async def go(script: str, caller: str = "", params: str = "", store: FakeCallbacks | None = None,
-             board: QueueBoard | None = None) -> tuple[Call, FakeChannel, FakeCallbacks]:
+             board: QueueBoard | None = None, **settings: Any) -> tuple[Call, FakeChannel, FakeCallbacks]:
     store = store or FakeCallbacks()
-    call, ch = await run(flow(params), script, svc=svc(store, board), callerid=caller)
+    call, ch = await run(flow(params), script, svc=svc(store, board, **settings), callerid=caller)
     return call, ch, store
 
 
@@ -86,9 +92,14 @@ async def test_keep_place_is_due_after_the_ewt_of_the_position() -> None:
 
 
 async def test_another_number_keyed_in() -> None:
-    _, ch, store = await go("2 0 2 1 2 3 4 5 6 7 8 #", caller="+12025550123")
-    assert [c.number for c in store.added] == ["+390212345678"]  # national digits read in the home region
+    _, ch, store = await go("2 0 2 1 2 3 4 5 6 7 8 #", caller="+12025550123", callbacks_default_region="IT")
+    assert [c.number for c in store.added] == ["+390212345678"]  # national digits read in the set region
     assert "callback-enter-number" in prompts(ch)
+
+
+async def test_a_us_caller_keys_a_national_number() -> None:
+    call, _, store = await go("2 2 0 2 5 5 5 0 1 0 1 #", caller="+12025550123")  # phone_region US by default
+    assert visited(call) == ["cb", "done"] and [c.number for c in store.added] == ["+12025550101"]
 
 
 async def test_no_caller_id_asks_for_the_number() -> None:

@@ -55,3 +55,27 @@ def test_policy_validation() -> None:
     for regions, types in ((["XX"], ["mobile"]), ([], ["mobile"]), (["IT"], ["satellite"])):
         with pytest.raises(ValueError):
             CallbackPolicy.of(regions, types)
+
+
+def test_national_format_is_read_in_the_configured_region() -> None:
+    from ivr.config import load_settings
+    from ivr.queueing.phone import callback_policy
+
+    settings = load_settings(env={"IVR_CONFIG": "/nonexistent/ivr.toml"})
+    assert settings.phone_region == "US" and callback_policy(settings).default_region == "US"
+    res = check_callback_number("2025550101", callback_policy(settings))  # a US caller, national format
+    assert (res.ok, res.e164) == (True, "+12025550101")
+    italian = load_settings(env={"IVR_CONFIG": "/nonexistent/ivr.toml", "IVR_CALLBACKS_DEFAULT_REGION": "it"})
+    assert check_callback_number("02 1234 5678", callback_policy(italian)).e164 == "+390212345678"
+    assert not check_callback_number("2025550101", callback_policy(italian)).ok
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("IVR_CALLBACKS_DEFAULT_REGION", "XX"), ("IVR_CALLBACKS_REGIONS", "US,ZZ"), ("IVR_PHONE_REGION", "Q1"),
+])
+def test_region_settings_are_checked(key: str, value: str) -> None:
+    from ivr.config import load_settings
+    from ivr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key.removeprefix("IVR_").lower()):
+        load_settings(env={"IVR_CONFIG": "/nonexistent/ivr.toml", key: value})

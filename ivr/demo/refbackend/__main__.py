@@ -7,8 +7,10 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
 from ivr.demo.refbackend.app import serve
+from ivr.errors import ConfigError
 from ivr.identity.secret import Secret, install
 
 
@@ -20,7 +22,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sms-url", default=None, help="SMS gateway endpoint, e.g. http://127.0.0.1:8082/messages")
     p.add_argument("--faults", action="store_true", help="enable the test-only /_faults endpoint")
     p.epilog = ("Tokens come from the environment: IVR_REFBACKEND_TOKEN (clients must send it as a "
-                "bearer token) and IVR_SMS_TOKEN (sent to the SMS gateway).")
+                "bearer token; required to listen beyond loopback) and IVR_SMS_TOKEN (sent to the SMS gateway).")
     return p.parse_args(argv)
 
 
@@ -46,7 +48,11 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install()
-    asyncio.run(run(parse(argv)))
+    try:
+        asyncio.run(run(parse(argv)))
+    except ConfigError as exc:
+        print(f"python -m ivr.demo.refbackend: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
@@ -16,7 +17,7 @@ from aiohttp.typedefs import Handler
 
 from ivr.demo.refbackend.db import Database
 from ivr.demo.refbackend.faults import add_fault_routes
-from ivr.errors import BackendError
+from ivr.errors import BackendError, ConfigError
 from ivr.identity.secret import Secret
 from ivr.identity.sms import HttpSmsGateway, mask_phone
 
@@ -188,6 +189,25 @@ class Running:
         await self.runner.cleanup()
 
 
+def exposure_problem(host: str, token: Secret | None, variable: str) -> str | None:
+    """Why listening on `host` is refused: beyond loopback only with a token (it serves customer data)."""
+    if token is not None or host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:  # a host name or "" (every address): not known to be loopback
+        pass
+    return (f"refusing to listen on {host or 'every address'!r} without a token: set {variable} "
+            "(clients must then send it as a bearer token), or listen on 127.0.0.1")
+
+
+def require_safe_exposure(host: str, token: Secret | None, variable: str) -> None:
+    """Raise ConfigError with `exposure_problem`'s reason, before anything listens."""
+    if (problem := exposure_problem(host, token, variable)) is not None:
+        raise ConfigError(problem)
+
+
 async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> Running:
     runner = web.AppRunner(app)
     await runner.setup()
@@ -199,6 +219,8 @@ async def start_site(app: web.Application, host: str = "127.0.0.1", port: int = 
 async def serve(db_path: str = ":memory:", *, host: str = "127.0.0.1", port: int = 0,
                 sms_url: str | None = None, sms_token: Secret | None = None, token: Secret | None = None,
                 faults: bool = False) -> Running:
-    """Start the reference backend (port 0: a free one) and return it running."""
+    """Start the reference backend (port 0: a free one) and return it running; beyond loopback it
+    needs `token` (ConfigError otherwise)."""
+    require_safe_exposure(host, token, "IVR_REFBACKEND_TOKEN")
     app = create_app(Database(db_path), sms_url=sms_url, sms_token=sms_token, token=token, faults=faults)
     return await start_site(app, host, port)
