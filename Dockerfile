@@ -2,7 +2,7 @@
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends espeak-ng libespeak-ng1 ffmpeg sox \
+ && apt-get install -y --no-install-recommends espeak-ng libespeak-ng1 sox \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/ivr
