@@ -35,6 +35,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from ivr.diagnostics import brief
+
 MAX_CONDITION_LENGTH = 1000
 _NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*")
 _ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
@@ -60,15 +62,15 @@ def compile_condition(text: str) -> ast.Expression:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ValueError(f"condition {text!r}: {exc.msg}") from exc
+        raise ValueError(f"condition {brief(text)}: {exc.msg}") from exc
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; absurd nesting
-        raise ValueError(f"condition {text!r}: {exc or 'nested too deeply'}") from exc
+        raise ValueError(f"condition {brief(text)}: {exc or 'nested too deeply'}") from exc
     try:
         _check(tree.body)
     except _Refused as exc:
-        raise ValueError(f"condition {text!r}: {exc}") from None
+        raise ValueError(f"condition {brief(text)}: {exc}") from None
     except RecursionError:
-        raise ValueError(f"condition {text!r}: nested too deeply") from None
+        raise ValueError(f"condition {brief(text)}: nested too deeply") from None
     return tree
 
 
