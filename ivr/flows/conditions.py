@@ -42,6 +42,7 @@ _NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*")
 _ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 _MEMBER = (ast.In, ast.NotIn)
 _OPS = (ast.Eq, ast.NotEq, *_ORDER, *_MEMBER)
+_EXACT = "ivr_exact"  # attribute of a float literal's node: its Decimal value as written
 
 
 class Number:
@@ -65,6 +66,11 @@ def compile_condition(text: str) -> ast.Expression:
         raise ValueError(f"condition {brief(text)}: {exc.msg}") from exc
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; absurd nesting
         raise ValueError(f"condition {brief(text)}: {exc or 'nested too deeply'}") from exc
+    for n in ast.walk(tree):  # a float loses digits: keep the literal as written
+        if isinstance(n, ast.Constant) and type(n.value) is float:
+            segment = ast.get_source_segment(text, n)
+            if segment is not None and _as_number(segment.replace("_", "")) is not None:
+                setattr(n, _EXACT, Decimal(segment.replace("_", "")))
     try:
         _check(tree.body)
     except _Refused as exc:
@@ -143,7 +149,9 @@ def _literal(n: ast.AST) -> str | Number | None:
     if type(v) is str:
         return v
     if type(v) in (int, float):
-        d = Decimal(repr(v))  # repr: 0.1 stays 0.1; copy_negate: no rounding to 28 digits
+        exact = getattr(n, _EXACT, None)
+        d = exact if isinstance(exact, Decimal) else Decimal(v if type(v) is int else repr(v))
+        # copy_negate, not -d: no rounding to the context's 28 digits
         return Number(d.copy_negate() if negative else d)
     raise _Refused(f"{v!r} is not allowed (use a text in quotes or a number)")
 

@@ -26,6 +26,11 @@ def holds(text: str, **variables: str) -> bool:
         ("balance != 100", {"balance": "100.0"}, False),
         ("balance > 9", {"balance": "10"}, True),  # numbers, not text: "10" > "9" would be false
         ('balance > "9"', {"balance": "10"}, True),
+        # literals are exact as written (found by tests/fuzz: as a float the last digit was lost)
+        ("balance < 9475913175531.481", {"balance": "9475913175531.480"}, True),
+        ("balance == 0.1", {"balance": "0.10"}, True),
+        ("balance < 1e999", {"balance": "9" * 400}, True),
+        ("balance == 1_000.5", {"balance": "1000.5"}, True),
     ],
 )
 def test_numbers_compare_as_numbers(text: str, variables: dict[str, str], expected: bool) -> None:
