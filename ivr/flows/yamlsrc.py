@@ -29,6 +29,12 @@ class LineList(list[Any]):
 class _Loader(yaml.SafeLoader):
     filename = "<string>"
 
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
+        # PyYAML's scanner is quadratic in the depth of [ { nesting: stop before it gets slow
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)

@@ -149,12 +149,13 @@ def alias_bomb(depth: int, width: int) -> str:
 
 
 def nested(depth: int, opener: str, closer: str) -> str:
-    return f"flow: t\nstart: a\nnodes: {opener * depth}{closer * depth}\n"
+    """Nodes nested `depth` deep: [[[...]]], {a: {a: ...}} or - - - x."""
+    return f"flow: t\nstart: a\nnodes:\n  {opener * depth}{closer * (depth if closer != 'x' else 1)}\n"
 
 
 structural = st.one_of(
     st.builds(alias_bomb, st.integers(2, 9), st.integers(2, 9)),
-    st.builds(nested, st.integers(50, 5000), st.sampled_from(("[", "{a: ", "- ")), st.sampled_from(("]", "}", ""))),
+    st.builds(nested, st.integers(50, 5000), st.sampled_from(("[", "{a: ", "- ")), st.sampled_from(("]", "}", "x"))),
 )
 
 

@@ -152,8 +152,16 @@ def prompt(raw: Any) -> list[str]:
     return []
 
 
+def _lines(text: str) -> int:
+    """Lines as YAML counts them (\x85, \u2028, \u2029 break lines too), plus one: a mark may sit after the end."""
+    return len(_BREAKS.findall(text)) + 2
+
+
+_BREAKS = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
 def _diagnostics(found: Sequence[Diagnostic], path: Path, text: str) -> list[str]:
-    last = text.count("\n") + 2  # a mark may sit after the last line
+    last = _lines(text)
     for d in found:
         _check(d.file == str(path), f"finding for another file: {d.file!r}")
         _check(isinstance(d.line, int) and 1 <= d.line <= last, f"finding without a line: {d}")
@@ -168,7 +176,7 @@ def yaml_document(text: str) -> list[str]:
         load_yaml(text, str(FLOW_PATH))
     except FlowError as exc:
         _check(exc.file == str(FLOW_PATH), f"FlowError for {exc.file!r}")
-        _check(1 <= exc.line <= text.count("\n") + 2, f"FlowError line {exc.line}")
+        _check(1 <= exc.line <= _lines(text), f"FlowError line {exc.line}")
         return [_message(exc)]
     return []
 

@@ -52,3 +52,10 @@ def test_aliases_and_merge_keys_still_work() -> None:
     data = load_yaml("base: &d {retries: 2}\nmenu: {<<: *d, timeout: 4}\nlist: &l [1, 2]\nagain: *l\n", "f.yaml")
     assert data["menu"] == {"retries": 2, "timeout": 4} and data["again"] == [1, 2]
     assert data["menu"].line_of("timeout") == 2
+
+
+def test_deep_brackets_are_refused_before_the_scanner_gets_slow() -> None:
+    began = time.perf_counter()
+    err = refused("nodes: " + "[" * 5000)  # PyYAML's scanner is quadratic in bracket depth: ~1 s here before
+    assert time.perf_counter() - began < 0.3
+    assert err.line == 1 and f"nested deeper than {MAX_DEPTH} levels" in err.reason
