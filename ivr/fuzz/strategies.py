@@ -239,8 +239,11 @@ def reply_200(draw: st.DrawFn) -> str:
 reply_line = st.one_of(st.sampled_from(CANNED_REPLIES), reply_200(), wire_text,
                        reply_200().flatmap(lambda r: mutated([r], ("(", ")", " ", "=", "\r", "x=1", ") y=2"))),
                        st.sampled_from(CANNED_REPLIES).flatmap(lambda r: mutated([r], ("-", " ", "5", "\x00"))))
+long_reply = st.builds(lambda piece, n, end: f"200 result=1 ({piece * n}{end}",
+                       st.sampled_from((")", ") a=b", "a=)", " (x) ", "\\)")), st.integers(100, 2000),
+                       st.sampled_from(("", " !", ") endpos=1", ")")))
 reply_blocks = st.one_of(
-    st.lists(reply_line, max_size=20),
+    st.lists(reply_line, max_size=20), long_reply.map(lambda line: [line]),
     st.builds(lambda head, body, n: [head, *body * n], st.just(CANNED_REPLIES[3]),
               st.lists(reply_line, min_size=1, max_size=2), st.integers(1, 120)),
 )

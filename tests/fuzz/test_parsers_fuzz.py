@@ -3,6 +3,7 @@ plus round trips and the comparison rules of conditions."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ivr.agi.protocol import parse_200, parse_env
+from ivr.errors import AgiError
 from ivr.flows.conditions import compile_condition, evaluate
 from ivr.flows.prompt_ref import render
 from ivr.fuzz import strategies as s
@@ -121,3 +123,25 @@ def test_a_template_renders_each_field_once_and_unknown_ones_empty(
 ) -> None:
     template = "".join(f"{text}{{{name}}}" for text, name in pieces)
     assert render(template, variables) == "".join(text + variables.get(name, "") for text, name in pieces)
+
+
+def _reference_data_end(rest: str) -> int:
+    """The former algorithm, kept as the specification: the rightmost ")" whose tail is all extras."""
+    close = len(rest)
+    while True:
+        close = rest.rfind(")", 0, close)
+        if close < 0 or all(re.match(r"^[a-z_]+=\S*$", t) for t in rest[close + 1:].split()):
+            return close
+
+
+
+@given(st.text(alphabet="()= ab_x1\t\x1c\u00a0", max_size=40))
+def test_the_data_of_a_reply_ends_where_the_former_parser_said(tail: str) -> None:
+    rest = "(" + tail
+    close = _reference_data_end(rest)
+    try:
+        reply = parse_200("200 result=1 " + rest)
+    except AgiError:
+        assert close < 0 or any(not re.match(r"^[a-z_]+=\S*$", t) for t in rest[close + 1:].split())
+        return
+    assert close >= 0 and reply.data == rest[1:close]
