@@ -33,7 +33,7 @@ class _Loader(yaml.SafeLoader):
         # PyYAML's scanner is quadratic in the depth of [ { nesting: stop before it gets slow
         if self.flow_level >= MAX_DEPTH:
             raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
-        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+        super().fetch_flow_collection_start(TokenClass)
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:

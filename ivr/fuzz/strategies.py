@@ -120,9 +120,9 @@ def flow_documents(draw: st.DrawFn) -> dict[str, Any]:
         for name in draw(st.lists(st.sampled_from(names), max_size=4, unique=True)) if names else []:
             node[name] = draw(values)
         edges = list(cls.edges + cls.optional_edges)
-        if edges and draw(st.booleans()):
-            node["next"] = {e: draw(st.sampled_from(ids)) for e in draw(st.lists(st.sampled_from(edges),
-                                                                                   max_size=4, unique=True))}
+        if draw(st.booleans()) and edges:
+            wired: list[str] = draw(st.lists(st.sampled_from(edges), max_size=4, unique=True))
+            node["next"] = {e: draw(st.sampled_from(ids)) for e in wired}
         elif draw(st.booleans()):
             node["next"] = draw(st.one_of(st.sampled_from(ids), values))
         nodes[node_id] = node
