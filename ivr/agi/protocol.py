@@ -78,7 +78,7 @@ class Reply:
         try:
             return int(self.result)
         except ValueError as exc:
-            raise AgiError(f"non-numeric AGI result {self.result!r}") from exc
+            raise AgiError(f"non-numeric AGI result {self.result[:40]!r}") from exc
 
 
 def parse_200(line: str) -> Reply:

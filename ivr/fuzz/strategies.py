@@ -96,14 +96,14 @@ scalars: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from(ODD_VALUES), st.text(max_size=12), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
     st.booleans(), st.none(), st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)),
 )
-values: st.SearchStrategy[Any] = st.recursive(
-    scalars,
-    lambda inner: st.one_of(
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
         st.lists(inner, max_size=4),
         st.dictionaries(st.one_of(st.sampled_from(PARAM_NAMES), st.text(max_size=6)), inner, max_size=4),
-    ),
-    max_leaves=12,
-)
+    )
+
+
+values: st.SearchStrategy[Any] = st.recursive(scalars, _containers, max_leaves=12)
 node_ids = st.one_of(st.sampled_from(("a", "b", "menu", "bye", "agent")), st.text(min_size=1, max_size=6))
 
 
@@ -284,15 +284,15 @@ comparison = st.one_of(
               st.sampled_from(OPS[:6]), operand),
     operand,
 )
-condition_grammar = st.recursive(
-    comparison,
-    lambda inner: st.one_of(
+def _combined(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.one_of(
         st.builds(lambda a, op, b: f"{a} {op} {b}", inner, st.sampled_from(("and", "or")), inner),
         inner.map(lambda a: f"not {a}"), inner.map(lambda a: f"({a})"),
         st.builds(lambda f, a: f"{f}({a})", st.sampled_from(("len", "__import__", "int")), inner),
-    ),
-    max_leaves=8,
-)
+    )
+
+
+condition_grammar = st.recursive(comparison, _combined, max_leaves=8)
 condition_texts = st.one_of(
     condition_grammar, condition_grammar,
     condition_grammar.flatmap(lambda c: mutated([c], ("(", ")", "-", "'", '"', " ", "not ", ".", "[0]", "\x00"))),

@@ -19,3 +19,10 @@ def test_a_long_reply_full_of_parentheses_parses_in_linear_time(piece: str) -> N
         parse_200(line)  # ends in a token that is not an extra: no ")" can end the data
     assert time.perf_counter() - began < 0.5  # ~4 s with the quadratic search
 
+
+
+def test_a_result_too_long_for_a_number_is_an_agi_error_that_quotes_it_briefly() -> None:
+    reply = parse_200("200 result=" + "9" * 5000)  # found by bench/fuzz.py: the message held all 5000 digits
+    with pytest.raises(AgiError) as info:
+        reply.result_int  # noqa: B018 - the property raises
+    assert len(str(info.value)) < 100
