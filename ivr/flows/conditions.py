@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -61,10 +62,13 @@ def compile_condition(text: str) -> ast.Expression:
     if not text.strip():
         raise ValueError("condition is empty")
     try:
-        tree = ast.parse(text, mode="eval")
+        with warnings.catch_warnings():  # "1and x", "\\d": refused, not printed to stderr and accepted
+            warnings.simplefilter("error", SyntaxWarning)
+            warnings.simplefilter("error", DeprecationWarning)
+            tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ValueError(f"condition {brief(text)}: {exc.msg}") from exc
-    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; absurd nesting
+    except (ValueError, RecursionError, MemoryError, Warning) as exc:  # null bytes; absurd nesting
         raise ValueError(f"condition {brief(text)}: {exc or 'nested too deeply'}") from exc
     for n in ast.walk(tree):  # a float loses digits: keep the literal as written
         if isinstance(n, ast.Constant) and type(n.value) is float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from ivr.flows.conditions import MAX_CONDITION_LENGTH, compile_condition, evaluate
@@ -97,3 +99,14 @@ def test_what_makes_no_sense_is_refused_when_the_flow_loads(text: str, reason: s
 def test_evaluate_accepts_values_that_are_not_text() -> None:
     tree = compile_condition("balance > 5 and tier == 'vip'")
     assert evaluate(tree, {"balance": 7, "tier": "vip"})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(("text", "reason"), [("x == 1and y", "invalid decimal literal"),
+                                               ('x == "\\d"', "invalid escape sequence")])
+def test_what_python_only_warns_about_is_refused_without_a_warning(text: str, reason: str) -> None:
+    # found by bench/fuzz.py: ast.parse printed SyntaxWarnings to stderr and accepted the condition
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=reason):
+            compile_condition(text)
+    assert seen == []
