@@ -26,8 +26,20 @@ class LineList(list[Any]):
     item_lines: list[int]
 
 
+class _BadValue(yaml.MarkedYAMLError):
+    """A scalar its tag cannot read (`!!timestamp foo`, 2026-02-30), at the node's own mark."""
+
+
 class _Loader(yaml.SafeLoader):
     filename = "<string>"
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, AttributeError, KeyError, TypeError, IndexError) as exc:
+            # PyYAML's own constructors fail like this on explicit tags: !!timestamp foo, !!bool maybe
+            problem = str(exc) if isinstance(exc, ValueError) else f"not a valid {node.tag.rsplit(':', 1)[-1]}"
+            raise _BadValue(None, None, f"bad value: {problem}", node.start_mark) from exc
 
     def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
         # PyYAML's scanner is quadratic in the depth of [ { nesting: stop before it gets slow
@@ -83,6 +95,8 @@ def load_yaml(text: str, filename: str) -> Any:
         line = text.count("\n", 0, exc.position) + 1
         raise FlowError(filename, line, f"YAML: unacceptable character #x{exc.character:04x}"
                         if isinstance(exc.character, int) else f"YAML: {exc.reason}") from exc
+    except _BadValue as exc:
+        raise FlowError(filename, exc.problem_mark.line + 1 if exc.problem_mark else 1, str(exc.problem)) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

@@ -294,9 +294,10 @@ def _combined(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 condition_grammar = st.recursive(comparison, _combined, max_leaves=8)
 condition_texts = st.one_of(
-    condition_grammar, condition_grammar,
+    condition_grammar, condition_grammar, condition_grammar,
     condition_grammar.flatmap(lambda c: mutated([c], ("(", ")", "-", "'", '"', " ", "not ", ".", "[0]", "\x00"))),
-    st.text(max_size=40), st.sampled_from(("not " * 300 + "x", "(" * 300 + "x" + ")" * 300, "x > " + "9" * 5000)),
+    st.integers(0, 9).flatmap(lambda i: st.text(min_size=1, max_size=40) if i else st.sampled_from((
+        "not " * 240 + "x", "(" * 300 + "x" + ")" * 300, "x > " + "9" * 5000, "x > 1" + "0" * 900))),
 )
 
 template_piece = st.one_of(

@@ -59,3 +59,11 @@ def test_deep_brackets_are_refused_before_the_scanner_gets_slow() -> None:
     err = refused("nodes: " + "[" * 5000)  # PyYAML's scanner is quadratic in bracket depth: ~1 s here before
     assert time.perf_counter() - began < 0.3
     assert err.line == 1 and f"nested deeper than {MAX_DEPTH} levels" in err.reason
+
+
+@pytest.mark.parametrize("value", ["!!timestamp foo", "!!bool maybe", "!!map [1]", "!!timestamp 2026-01-01x",
+                                   "2026-02-30 10:00:00"])
+def test_a_value_its_tag_cannot_read_is_a_flow_error_on_its_line(value: str) -> None:
+    # found by bench/fuzz.py: PyYAML's constructors raised AttributeError, KeyError, TypeError
+    err = refused(f"flow: t\nstart: {value}\nnodes: {{}}\n")
+    assert err.line == 2 and err.reason.startswith("bad value")
