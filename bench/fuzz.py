@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -50,6 +51,7 @@ class Tally:
     crashes: list[tuple[str, str]] = field(default_factory=list)  # (error, input)
     messages: collections.Counter[str] = field(default_factory=collections.Counter)
     slowest: float = 0.0
+    slowest_input: str = ""
     seconds: float = 0.0
 
 
@@ -78,10 +80,12 @@ def run(name: str, cases: int, timeout: float, rng_seed: int) -> Tally:
         try:
             tally.messages.update(check(*args))
         except Exception as exc:  # noqa: BLE001 - every other exception is what we count
-            tally.crashes.append((f"{type(exc).__name__}: {str(exc)[:200]}", repr(args)[:300]))
+            tally.crashes.append((f"{type(exc).__name__}: {str(exc)[:200]}", repr(args)))
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            tally.slowest = max(tally.slowest, time.perf_counter() - start)
+            took = time.perf_counter() - start
+            if took > tally.slowest:
+                tally.slowest, tally.slowest_input = took, repr(args)
 
     began = time.perf_counter()
     case()
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=5.0, help="seconds one case may take")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--show", type=int, default=0, help="print the N commonest kinds of error per target")
+    ap.add_argument("--save", type=Path, help="write each crash's input and the slowest case here, in full")
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or list(PLAN)
     unknown = [n for n in names if n not in PLAN]
@@ -113,7 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<12} {t.cases:>8} {len(t.crashes):>8} {answered:>8} {len(t.messages):>9} "
               f"{t.slowest:>10.3f} {t.seconds:>7.1f}", flush=True)
         for error, given_input in t.crashes[:5]:
-            print(f"    CRASH {error}\n          input {given_input}")
+            print(f"    CRASH {error}\n          input {given_input[:300]}")
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            for i, (error, given_input) in enumerate(t.crashes):
+                (args.save / f"{name}-crash-{i}.txt").write_text(f"{error}\n{given_input}\n", encoding="utf-8")
+            (args.save / f"{name}-slowest.txt").write_text(f"{t.slowest:.3f} s\n{t.slowest_input}\n",
+                                                           encoding="utf-8")
         for kind, count in collections.Counter(_kind(m) for m in t.messages.elements()).most_common(args.show):
             print(f"    {count:>7}  {kind}")
         total += t.cases

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
+MAX_MESSAGE = 1000  # a finding that quotes a huge value from the file is cut here
 
 
 @dataclass(frozen=True, order=True)
@@ -17,6 +18,10 @@ class Diagnostic:
     line: int
     message: str
     severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", self.message[:MAX_MESSAGE - 1] + "…")
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.severity}: {self.message}"

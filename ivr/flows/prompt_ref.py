@@ -73,7 +73,7 @@ def template_fields(text: str) -> set[str]:
     for _, field, spec, conv in string.Formatter().parse(text):
         if field is not None:
             if not field.isidentifier() or spec or conv:
-                raise ValueError(f"bad template field {{{field}}} in {brief(text)}")
+                raise ValueError(f"bad template field {{{field[:40]}}} in {brief(text)}")
             fields.add(field)
     return fields
 

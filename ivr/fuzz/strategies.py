@@ -303,7 +303,7 @@ condition_texts = st.one_of(
 template_piece = st.one_of(
     st.text(max_size=8), st.sampled_from(VARIABLE_NAMES).map(lambda n: "{" + n + "}"),
     st.sampled_from(("{", "}", "{{", "}}", "{0}", "{}", "{x!r}", "{x:>10}", "{x.y}", "{x[0]}", "{ x }", "{é}",
-                     "{x:{y}}", "{x!}", "{!r}", "{:}", "{customer_name}")),
+                     "{x:{y}}", "{x!}", "{!r}", "{:}", "{customer_name}", "{" + "a" * 3000 + "!r}")),
 )
 template_texts = st.lists(template_piece, max_size=8).map("".join)
 prompt_values = st.one_of(

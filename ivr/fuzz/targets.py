@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.agi.protocol import ReplyParser, format_command, parse_env
+from ivr.diagnostics import MAX_MESSAGE as MAX_FINDING
 from ivr.diagnostics import Diagnostic, errors
 from ivr.errors import AgiError, FlowError
 from ivr.flows.conditions import compile_condition, evaluate
@@ -165,7 +166,7 @@ def _diagnostics(found: Sequence[Diagnostic], path: Path, text: str) -> list[str
     for d in found:
         _check(d.file == str(path), f"finding for another file: {d.file!r}")
         _check(isinstance(d.line, int) and 1 <= d.line <= last, f"finding without a line: {d}")
-        _check(bool(d.message.strip()) and len(d.message) <= MAX_MESSAGE,
+        _check(bool(d.message.strip()) and len(d.message) <= MAX_FINDING,
                f"finding message of {len(d.message)} characters")
     return [d.message for d in found]
 

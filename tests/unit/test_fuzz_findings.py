@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ivr.diagnostics import MAX_MESSAGE
 from ivr.flows.loader import load_flow
+from ivr.flows.prompt_ref import template_fields
 from ivr.fuzz.strategies import alias_bomb
 from ivr.schedule import load_schedules
 
@@ -50,3 +52,18 @@ def test_a_finding_quotes_an_alias_expanded_value_briefly() -> None:
 def test_a_long_key_is_quoted_briefly() -> None:
     found = flow_findings("flow: t\nstart: a\nnodes:\n  a:\n    type: hangup\n    " + "x" * 1000 + ": 1\n")
     assert len(found[0][1]) < 400 and "unknown parameter 'xxxx" in found[0][1]
+
+
+def test_a_finding_that_quotes_a_huge_value_twice_is_cut_short() -> None:
+    # found by bench/fuzz.py on a mutated dialplans/main.yaml: a 10,097-character finding
+    phrase = "9" * 5000
+    found = flow_findings(node(f'{{type: menu, prompt: p, options: {{"1": b}}, say: {{"1": ["{phrase}"]}}, '
+                               "next: {invalid: b, timeout: b}}"))
+    assert found[0][1].startswith("node 'a': say: choice 'k1': phrase '9999")
+    assert len(found[0][1]) <= MAX_MESSAGE and found[0][1].endswith("…")
+
+
+def test_a_bad_template_field_is_quoted_briefly() -> None:
+    with pytest.raises(ValueError) as info:
+        template_fields("Hello {" + "a" * 3000 + "!r}")
+    assert len(str(info.value)) < 200 and str(info.value).startswith("bad template field {aaaa")
