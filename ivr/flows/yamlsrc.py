@@ -47,6 +47,12 @@ class _Loader(yaml.SafeLoader):
             raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
         super().fetch_flow_collection_start(TokenClass)
 
+    def add_indent(self, column: int) -> bool:
+        # the same for block nesting (- - - x, or ever deeper indentation): the composer recurses per level
+        if len(self.indents) >= MAX_DEPTH and self.indent < column:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        return bool(super().add_indent(column))
+
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
