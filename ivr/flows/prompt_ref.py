@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ivr.diagnostics import brief
+
 
 @dataclass(frozen=True)
 class PromptItem:
@@ -48,7 +50,7 @@ class PromptRef:
 def _item(raw: Any) -> PromptItem:
     if isinstance(raw, str):
         if not raw or any(c.isspace() for c in raw):
-            raise ValueError(f"prompt name {raw!r} must be one word (use `text:` for inline speech)")
+            raise ValueError(f"prompt name {brief(raw)} must be one word (use `text:` for inline speech)")
         return PromptItem(name=raw)
     if isinstance(raw, dict) and set(raw) == {"text"}:
         text = raw["text"]
@@ -57,7 +59,7 @@ def _item(raw: Any) -> PromptItem:
         if isinstance(text, dict) and text and all(isinstance(v, str) for v in text.values()):
             return PromptItem(text={str(k): _checked(v) for k, v in text.items()})
         raise ValueError("`text` must be a string or a mapping of language → string")
-    raise ValueError(f"a prompt is a name, a list, or {{text: ...}}, not {raw!r}")
+    raise ValueError(f"a prompt is a name, a list, or {{text: ...}}, not {brief(raw)}")
 
 
 def _checked(text: str) -> str:
@@ -71,7 +73,7 @@ def template_fields(text: str) -> set[str]:
     for _, field, spec, conv in string.Formatter().parse(text):
         if field is not None:
             if not field.isidentifier() or spec or conv:
-                raise ValueError(f"bad template field {{{field}}} in {text!r}")
+                raise ValueError(f"bad template field {{{field[:40]}}} in {brief(text)}")
             fields.add(field)
     return fields
 

@@ -13,6 +13,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union
 
+from ivr.diagnostics import brief
 from ivr.flows.prompt_ref import PromptRef
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def build_params(cls: type[Node], raw: Mapping[str, Any]) -> tuple[Node | None, 
         name = {"else": "else_", "if": "if_"}.get(name, name)
         if name not in fields:
             known = ", ".join(sorted(f for f in fields)) or "none"
-            found.append((key, f"unknown parameter {key!r} for {cls.type_name} (known: {known})"))
+            found.append((key, f"unknown parameter {brief(key)} for {cls.type_name} (known: {known})"))
             continue
         try:
             values[name] = coerce(value, hints[name])
@@ -115,51 +116,51 @@ def coerce(value: Any, hint: Any) -> Any:
                 return coerce(value, arg)
             except (TypeError, ValueError) as exc:
                 errors.append(str(exc))
-        raise ValueError(errors[0] if len(errors) == 1 else f"expected {_name(hint)}, got {value!r}")
+        raise ValueError(errors[0] if len(errors) == 1 else f"expected {_name(hint)}, got {brief(value)}")
     if hint is PromptRef:
         return PromptRef.parse(value)
     if hint is Any:
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise TypeError(f"expected true/false, got {value!r}")
+            raise TypeError(f"expected true/false, got {brief(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"expected a whole number, got {value!r}")
+            raise TypeError(f"expected a whole number, got {brief(value)}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"expected a number, got {value!r}")
+            raise TypeError(f"expected a number, got {brief(value)}")
         return float(value)
     if hint is str:
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise TypeError(f"expected text, got {value!r}")
+            raise TypeError(f"expected text, got {brief(value)}")
         return str(value)
     if origin in (tuple, list):
         if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {value!r}")
+            raise TypeError(f"expected a list, got {brief(value)}")
         return tuple(coerce(v, args[0]) for v in value)
     if origin in (dict, Mapping, typing.Mapping):
         if not isinstance(value, dict):
-            raise TypeError(f"expected a mapping, got {value!r}")
+            raise TypeError(f"expected a mapping, got {brief(value)}")
         return {str(k): coerce(v, args[1]) for k, v in value.items()}
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         if not isinstance(value, dict):
-            raise TypeError(f"expected a mapping, got {value!r}")
+            raise TypeError(f"expected a mapping, got {brief(value)}")
         sub_hints = typing.get_type_hints(hint)
         names = {f.name for f in dataclasses.fields(hint)}
         kwargs = {}
         for k, v in value.items():
             name = "else_" if k == "else" else "if_" if k == "if" else str(k)
             if name not in names:
-                raise ValueError(f"unknown key {k!r} (known: {', '.join(sorted(names))})")
+                raise ValueError(f"unknown key {brief(k)} (known: {', '.join(sorted(names))})")
             kwargs[name] = coerce(v, sub_hints[name])
         try:
             return hint(**kwargs)
         except TypeError as exc:
             raise ValueError(str(exc)) from exc
-    raise TypeError(f"unsupported parameter type {hint!r}")
+    raise TypeError(f"unsupported parameter type {brief(hint)}")
 
 
 def _name(hint: Any) -> str:

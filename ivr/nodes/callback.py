@@ -73,7 +73,7 @@ class CallbackRequest(Node):
             found.append("retries, max_attempts and timeout must be positive")
         try:
             ZoneInfo(self.timezone)
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, OSError):  # OSError: a directory of zones (America), too long
             found.append(f"unknown timezone {self.timezone!r}")
         return found
 

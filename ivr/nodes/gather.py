@@ -82,7 +82,7 @@ class Gather(Node):
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, deep nesting
                 found.append(f"pattern: {exc}")
         if self.secure and self.confirm not in (False, "never"):
             found.append("secure input cannot be read back (confirm)")

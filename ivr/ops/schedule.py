@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays as holidays_lib
 import icalendar
 
-from ivr.diagnostics import Diagnostic
+from ivr.diagnostics import Diagnostic, brief
 from ivr.errors import FlowError
 from ivr.flows.yamlsrc import LineDict, LineList, load_yaml
 
@@ -139,11 +139,12 @@ def _cut(s: datetime, e: datetime, cs: datetime, ce: datetime) -> list[tuple[dat
 
 # --- loading ---------------------------------------------------------------------------------------
 
-def load_schedules(path: str | Path) -> tuple[dict[str, Schedule], list[Diagnostic]]:
-    """Read a `schedules:` mapping; problems are `file:line` Diagnostics (an error drops its schedule)."""
+def load_schedules(path: str | Path, text: str | None = None) -> tuple[dict[str, Schedule], list[Diagnostic]]:
+    """Read a `schedules:` mapping (from `text` if given); problems are `file:line` Diagnostics
+    (an error drops its schedule)."""
     file = str(path)
     try:
-        doc = load_yaml(Path(path).read_text(encoding="utf-8"), file)
+        doc = load_yaml(Path(path).read_text(encoding="utf-8") if text is None else text, file)
     except FlowError as exc:
         return {}, [Diagnostic(exc.file, exc.line, exc.reason)]
     except (OSError, ValueError) as exc:  # ValueError: a YAML date like 2026-13-01
@@ -169,7 +170,7 @@ class _Ctx:
     found: list[Diagnostic]
 
     def err(self, at: int, msg: str, severity: Literal["error", "warning"] = "error") -> None:
-        self.found.append(Diagnostic(self.file, at, f"schedule {self.name!r}: {msg}", severity))
+        self.found.append(Diagnostic(self.file, at, f"schedule {brief(self.name)}: {msg}", severity))
 
 
 def _schedule(ctx: _Ctx, body: Any, line: int, base: Path) -> Schedule | None:
@@ -177,11 +178,11 @@ def _schedule(ctx: _Ctx, body: Any, line: int, base: Path) -> Schedule | None:
         ctx.err(line, "expected a mapping")
         return None
     for key in set(body) - {"timezone", "weekly", "holidays", "exceptions", "recurring", "ical"}:
-        ctx.err(body.line_of(key), f"unknown key {key!r}")
+        ctx.err(body.line_of(key), f"unknown key {brief(key)}")
     try:
         sched = Schedule(ctx.name, ZoneInfo(str(body.get("timezone", ""))))
-    except (ZoneInfoNotFoundError, ValueError):
-        ctx.err(body.line_of("timezone"), f"unknown or missing timezone {body.get('timezone')!r}")
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory (America), too long
+        ctx.err(body.line_of("timezone"), f"unknown or missing timezone {brief(body.get('timezone'))}")
         return None
     weekly = body.get("weekly", LineDict())
     if not isinstance(weekly, LineDict):
@@ -189,7 +190,7 @@ def _schedule(ctx: _Ctx, body: Any, line: int, base: Path) -> Schedule | None:
     for key, spec in weekly.items() if isinstance(weekly, LineDict) else ():
         days, hours = _days(str(key)), _hours(spec)
         if days is None or hours is None:
-            ctx.err(weekly.line_of(key), f"weekly {key!r}: days like mon or mon-fri, hours like 08:00-18:00")
+            ctx.err(weekly.line_of(key), f"weekly {brief(key)}: days like mon or mon-fri, hours like 08:00-18:00")
         else:
             sched.weekly.update(dict.fromkeys(days, hours))
     spec = body.get("holidays")
@@ -228,7 +229,7 @@ def _ical(ctx: _Ctx, sched: Schedule, data: bytes, line: int) -> None:
     for ev in icalendar.Calendar.from_ical(data).walk("VEVENT"):
         summary = str(ev.get("SUMMARY", "calendar closure"))
         if ev.get("RRULE"):
-            ctx.err(line, f"iCalendar {summary!r}: RRULE not expanded, first occurrence only", "warning")
+            ctx.err(line, f"iCalendar {brief(summary)}: RRULE not expanded, first occurrence only", "warning")
         start = ev.decoded("DTSTART")
         length = ev.decoded("DURATION", timedelta(days=0 if isinstance(start, datetime) else 1))
         end = ev.decoded("DTEND") if "DTEND" in ev else start + length
@@ -266,5 +267,5 @@ def _date(value: Any, recurring: bool) -> date | tuple[int, int] | None:
             month, day = (int(p) for p in str(value).split("-"))
             return date(2000, month, day) and (month, day)  # 2000 is a leap year: 02-29 is allowed
         return value if isinstance(value, date) else date.fromisoformat(str(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: month 99999999999999999999
         return None
