@@ -4,7 +4,7 @@
     python -m bench.fuzz --cases 5000 --show 5 --only flow,condition
 
 A crash is any exception other than the parser's own documented error, a broken invariant
-(`ivr.fuzz.targets`), or a case that runs longer than --timeout seconds. Exit status 1 on any crash.
+(`lab.fuzz.targets`), or a case that runs longer than --timeout seconds. Exit status 1 on any crash.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from ivr.fuzz import strategies as s
-from ivr.fuzz import targets
+from lab.fuzz import strategies as s
+from lab.fuzz import targets
 
 # target: (arguments, share of the cases)
 PLAN: dict[str, tuple[st.SearchStrategy[tuple[Any, ...]], float]] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import fuzz
-from ivr.fuzz import targets
+from lab.fuzz import targets
 
 
 def test_a_short_campaign_over_every_target_reports_no_crash(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""Property tests of every parser: any input parses or gets the parser's own clear error (ivr.fuzz.targets),
+"""Property tests of every parser: any input parses or gets the parser's own clear error (lab.fuzz.targets),
 plus round trips and the comparison rules of conditions."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from ivr.agi.protocol import parse_200, parse_env
 from ivr.errors import AgiError
 from ivr.flows.conditions import compile_condition, evaluate
 from ivr.flows.prompt_ref import render
-from ivr.fuzz import strategies as s
-from ivr.fuzz import targets
+from lab.fuzz import strategies as s
+from lab.fuzz import targets
 
 
 @given(s.env_blocks)

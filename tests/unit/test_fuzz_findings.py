@@ -9,8 +9,8 @@ import pytest
 from ivr.diagnostics import MAX_MESSAGE
 from ivr.flows.loader import load_flow
 from ivr.flows.prompt_ref import template_fields
-from ivr.fuzz.strategies import alias_bomb
 from ivr.schedule import load_schedules
+from lab.fuzz.strategies import alias_bomb
 
 
 def flow_findings(text: str) -> list[tuple[int, str]]:

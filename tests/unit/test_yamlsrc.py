@@ -8,7 +8,7 @@ import pytest
 
 from ivr.errors import FlowError
 from ivr.flows.yamlsrc import MAX_DEPTH, MAX_VALUES, load_yaml
-from ivr.fuzz.strategies import alias_bomb
+from lab.fuzz.strategies import alias_bomb
 
 
 def refused(text: str) -> FlowError:

@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from ivr.fuzz import seeds
 from ivr.nodes import NODE_TYPES
+from lab.fuzz import seeds
 
 # --- text mutation --------------------------------------------------------------------------------
 
