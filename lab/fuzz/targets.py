@@ -21,7 +21,7 @@ from ivr.flows.conditions import compile_condition, evaluate
 from ivr.flows.loader import load_flow
 from ivr.flows.prompt_ref import PromptRef, render, template_fields
 from ivr.flows.yamlsrc import load_yaml
-from ivr.schedule import load_schedules
+from ivr.ops.schedule import load_schedules
 
 FLOW_PATH = Path("fuzz/flow.yaml")
 SCHEDULES_PATH = Path("fuzz/schedules.yaml")

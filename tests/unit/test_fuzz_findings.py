@@ -9,7 +9,7 @@ import pytest
 from ivr.diagnostics import MAX_MESSAGE
 from ivr.flows.loader import load_flow
 from ivr.flows.prompt_ref import template_fields
-from ivr.schedule import load_schedules
+from ivr.ops.schedule import load_schedules
 from lab.fuzz.strategies import alias_bomb
 
 
