@@ -91,13 +91,18 @@ def cmd_prompts_build(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from ivr.simulate import ask_terminal, print_journey, simulate
+    from ivr.simulate import ask_terminal, parse_at, print_journey, simulate
 
+    try:
+        at = parse_at(args.at) if args.at else None
+    except ValueError as exc:
+        print(f"ivr: --at: {exc}", file=sys.stderr)
+        return 2
     settings = _settings(args)
     logs.setup(args.log_level or "WARNING")
     settings = dataclasses.replace(settings, journeys_file=Path(args.journeys) if args.journeys else None)
     _, journey = asyncio.run(simulate(settings, args.flow, args.keys, caller_id=args.caller_id,
-                                      language=args.language, ask=ask_terminal))
+                                      language=args.language, ask=ask_terminal, at=at))
     print_journey(journey, as_json=args.json)
     return 0
 
@@ -145,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                    '\'say:"my balance"\' = speech at a prompt that listens); '
                    "without it, keys are asked for at the terminal")
     m.add_argument("--caller-id", default="")
+    m.add_argument("--at", help='when the call happens, e.g. "2026-12-07 10:00 Europe/Rome" (default: now); '
+                   "opening hours, holidays and callback slots follow it")
     m.add_argument("--language", default="")
     m.add_argument("--json", action="store_true", help="print the journey as JSON")
     m.add_argument("--journeys", help="also append the journey to this JSONL file")
