@@ -48,7 +48,10 @@ class PromptRef:
                                 cs.typed_dict_schema({"text": cs.typed_dict_field(text)}, extra_behavior="forbid")])
         return cs.no_info_plain_validator_function(
             lambda raw: raw if isinstance(raw, PromptRef) else cls.parse(raw),
-            json_schema_input_schema=cs.union_schema([item, cs.list_schema(item, min_length=1)]))
+            json_schema_input_schema=cs.union_schema([item, cs.list_schema(item, min_length=1)]),
+            ref="prompt", metadata={"pydantic_js_updates": {
+                "description": "a catalogue name, a list of names played in turn, or inline TTS text: "
+                               "{text: \"Hello {customer_name}\"} or {text: {en: Hello, it: Ciao}}"}})
 
     def names(self) -> list[str]:
         return [i.name for i in self.items if i.name]
