@@ -12,11 +12,12 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import ConfigDict, GetCoreSchemaHandler, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError, core_schema
 
+from ivr.errors import ConfigError
 from ivr.flows.yamlsrc import LineDict, LineList
 
 T = TypeVar("T")
@@ -31,6 +32,11 @@ def _alias(name: str) -> str:
 # The configuration every model shares (stdlib dataclasses carry it as `__pydantic_config__`).
 MODEL_CONFIG = ConfigDict(extra="forbid", coerce_numbers_to_str=True, use_attribute_docstrings=True,
                           alias_generator=_alias, populate_by_name=True, arbitrary_types_allowed=True)
+
+
+# Settings sections read from TOML, where text is always written as text: a number is not a name.
+SECTION_CONFIG = ConfigDict(**MODEL_CONFIG)
+SECTION_CONFIG["coerce_numbers_to_str"] = False
 
 
 def strict_scalars(schema: Any) -> Any:
@@ -54,14 +60,31 @@ class Checked:
     """
 
     __pydantic_config__ = MODEL_CONFIG
+    __strict_scalars__: ClassVar[bool] = True  # False: settings, where the environment gives text for all
 
     def problems(self) -> list[str]:
         return []
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        schema = strict_scalars(handler(source))
+        schema = handler(source)
+        if cls.__strict_scalars__:
+            strict_scalars(schema)
         return core_schema.no_info_after_validator_function(_run_problems, schema)
+
+
+def _split_commas(value: Any) -> Any:
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, list | tuple):
+        return tuple(t for t in (i.strip() if isinstance(i, str) else i for i in items) if t != "")
+    return value
+
+
+# A number above 0 (seconds, limits).
+Positive = Annotated[float, Field(gt=0)]
+
+# A list that the environment may give as "en, it".
+CommaList = Annotated[tuple[str, ...], BeforeValidator(_split_commas)]
 
 
 def _run_problems(obj: Any) -> Any:
@@ -84,10 +107,15 @@ def adapter(kind: Any) -> TypeAdapter[Any]:
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: where in the document (keys and list indexes) and what is wrong."""
+    """One finding: where in the document (keys and list indexes) and what is wrong.
+
+    `message` is what a flow finding says (`retries: expected a whole number, got 'three'`);
+    `reason` is the same without the place (`expected a whole number, got 'three'`).
+    """
 
     loc: Loc
     message: str
+    reason: str = ""
 
     @property
     def key(self) -> str:
@@ -110,13 +138,51 @@ def explain(exc: ValidationError, kind: Any = None, what: str = "") -> list[Prob
     for err in exc.errors(include_url=False):
         loc = _clean_loc(err["loc"])
         if err["type"] == "rules":
-            out += [Problem(loc, str(m)) for m in err.get("ctx", {}).get("problems", [])]
+            out += [Problem(loc, f"{_path(loc)}: {m}" if loc else str(m), str(m))
+                    for m in err.get("ctx", {}).get("problems", [])]
         elif err["type"] in ("missing", "missing_argument", "unexpected_keyword_argument", "extra_forbidden"):
-            out.append(Problem(loc, _message([err], kind, what, loc)))
+            out.append(_problem([err], kind, what, loc))
         else:
             groups.setdefault(loc, []).append(err)
-    out += [Problem(loc, _message(errs, kind, what, loc)) for loc, errs in groups.items()]
+    out += [_problem(errs, kind, what, loc) for loc, errs in groups.items()]
     return out
+
+
+def describe(p: Problem) -> str:
+    """A problem for a file finding, led by its top-level key: `overflow: target: input should be ...`."""
+    if len(p.loc) <= 1:
+        return p.message
+    return f"{p.loc[0]}: {_path(p.loc[1:])}: {p.reason or p.message}"
+
+
+def validate_section(kind: type[T], raw: Any, prefix: str) -> T:
+    """A settings section (`[auth]`, `[speech]`) → its model; ConfigError names the bad key
+    (`setting speech.endpoint.end_silence: expected a number, got 'long'`)."""
+    value, found = validate(kind, raw)
+    if value is None or found:
+        p = at_key(found[0], kind) if found else Problem((), "invalid")
+        where = ".".join([prefix, *map(str, p.loc)]) if prefix else ".".join(map(str, p.loc))
+        reason = p.reason or p.message
+        if p.loc and p.loc[0] in _hidden(kind):  # a token or secret: never its value in an error
+            reason = reason.split(", got ", 1)[0]
+        raise ConfigError(f"setting {where}: {reason}" if where else p.message)
+    return value
+
+
+def at_key(p: Problem, kind: Any = None) -> Problem:
+    """A whole-model rule's `key: reason` (from `problems()`) is placed at that key (and its line)."""
+    key, sep, rest = p.message.partition(": ")
+    if p.loc or not sep or not key.isidentifier():
+        return p
+    if kind is not None and key not in getattr(kind, "__dataclass_fields__", {}):
+        return p
+    return Problem((key,), p.message, rest)
+
+
+def _hidden(kind: Any) -> set[str]:
+    """Fields kept out of repr (secrets): their values never appear in a message."""
+    fields = getattr(kind, "__dataclass_fields__", {})
+    return {name for name, f in fields.items() if not getattr(f, "repr", True)}
 
 
 _BRANCHES = {"str", "int", "float", "bool", "none", "tuple", "list", "dict"}
@@ -138,18 +204,21 @@ _WORDS = {
 }
 
 
-def _message(errs: list[Any], kind: Any, what: str, loc: Loc) -> str:
+def _problem(errs: list[Any], kind: Any, what: str, loc: Loc) -> Problem:
     err = errs[0]
     t = err["type"]
     name = str(loc[-1]) if loc else ""
     top = len(loc) == 1
     if t in ("unexpected_keyword_argument", "extra_forbidden"):
         known = ", ".join(known_keys(kind, loc[:-1])) or "none"
+        reason = f"unknown key: expected one of {known}"
         if what and top:
-            return f"unknown parameter {name!r} for {what} (known: {known})"
-        return (f"{_path(loc[:-1])}: " if len(loc) > 1 else "") + f"unknown key {name!r} (known: {known})"
+            return Problem(loc, f"unknown parameter {name!r} for {what} (known: {known})", reason)
+        return Problem(loc, (f"{_path(loc[:-1])}: " if len(loc) > 1 else "")
+                       + f"unknown key {name!r}: expected one of {known}", reason)
     if t in ("missing", "missing_argument"):
-        return f"{what or 'this'} needs `{name}`" if top else f"{_path(loc[:-1])}: needs `{name}`"
+        return Problem(loc, f"{what or 'this'} needs `{name}`" if top else f"{_path(loc[:-1])}: needs `{name}`",
+                       "missing")
     words = list(dict.fromkeys(_WORDS[e["type"]] for e in errs if e["type"] in _WORDS))
     if words:
         text = "expected " + " or ".join(w.removeprefix("expected ") for w in words) + f", got {err['input']!r}"
@@ -157,7 +226,7 @@ def _message(errs: list[Any], kind: Any, what: str, loc: Loc) -> str:
         text = str(err.get("ctx", {}).get("error", err["msg"]))
     else:
         text = err["msg"][:1].lower() + err["msg"][1:]
-    return f"{_path(loc)}: {text}" if loc else text
+    return Problem(loc, f"{_path(loc)}: {text}" if loc else text, text)
 
 
 def _path(loc: Loc) -> str:
@@ -171,7 +240,8 @@ def known_keys(kind: Any, loc: Loc = ()) -> list[str]:
             continue
         hints = _hints(kind)
         kind = _model_in(hints.get(str(part)) or hints.get(f"{part}_"))
-    return sorted(_alias(n) for n in _hints(kind)) if kind is not None else []
+    implied = getattr(kind, "__implied_keys__", ())  # filled in by the loader, not written in the file
+    return sorted(_alias(n) for n in _hints(kind) if n not in implied) if kind is not None else []
 
 
 def _hints(kind: Any) -> dict[str, Any]:
