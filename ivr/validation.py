@@ -217,8 +217,8 @@ def _problem(errs: list[Any], kind: Any, what: str, loc: Loc) -> Problem:
         return Problem(loc, (f"{_path(loc[:-1])}: " if len(loc) > 1 else "")
                        + f"unknown key {name!r}: expected one of {known}", reason)
     if t in ("missing", "missing_argument"):
-        return Problem(loc, f"{what or 'this'} needs `{name}`" if top else f"{_path(loc[:-1])}: needs `{name}`",
-                       "missing")
+        told = f"{what} needs `{name}`" if what else f"needs `{name}`"
+        return Problem(loc, told if top else f"{_path(loc[:-1])}: needs `{name}`", "missing")
     words = list(dict.fromkeys(_WORDS[e["type"]] for e in errs if e["type"] in _WORDS))
     if words:
         text = "expected " + " or ".join(w.removeprefix("expected ") for w in words) + f", got {err['input']!r}"
