@@ -39,6 +39,11 @@ SECTION_CONFIG = ConfigDict(**MODEL_CONFIG)
 SECTION_CONFIG["coerce_numbers_to_str"] = False
 
 
+# What another system sends us (backend replies, records read back from Redis): keys we do not know
+# are ignored (the other side may be newer), numbers are taken as text where text is expected.
+REPLY_CONFIG = ConfigDict(extra="ignore", coerce_numbers_to_str=True, arbitrary_types_allowed=True)
+
+
 def strict_scalars(schema: Any) -> Any:
     """Numbers and true/false exactly as written: no `"3"` → 3, no 1 → true (text stays lax for numbers)."""
     if isinstance(schema, dict):
@@ -146,6 +151,12 @@ def explain(exc: ValidationError, kind: Any = None, what: str = "") -> list[Prob
             groups.setdefault(loc, []).append(err)
     out += [_problem(errs, kind, what, loc) for loc, errs in groups.items()]
     return out
+
+
+def quiet(p: Problem) -> str:
+    """A problem without the value that was read (a reply or a record may carry a caller's data)."""
+    where = p.key or "reply"
+    return f"{where}: {(p.reason or p.message).split(', got ', 1)[0]}"
 
 
 def describe(p: Problem) -> str:
