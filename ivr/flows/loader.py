@@ -19,6 +19,7 @@ from ivr.flows.model import Flow, FlowNode, FlowSet
 from ivr.flows.yamlsrc import LineDict, load_yaml
 from ivr.nodes import NODE_TYPES
 from ivr.nodes.base import build_params
+from ivr.validation import line_of
 
 FLOW_KEYS = {"flow", "start", "nodes", "fallback", "description"}
 RESERVED = {"schedules.yaml", "queues.yaml"}  # beside the flows, loaded by their own loaders
@@ -92,8 +93,8 @@ def _node(node_id: str, raw: object, line: int, err: _Err) -> FlowNode | None:
         return None
     params = {k: v for k, v in raw.items() if k not in NODE_META}
     node, problems = build_params(cls, params)
-    for key, message in problems:
-        err(raw.line_of(key) if key else line, f"node {node_id!r}: {message}")
+    for loc, message in problems:
+        err(line_of(raw, loc, line), f"node {node_id!r}: {message}")
     if node is None or problems:
         return None
     edges: dict[str, str] = {}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ivr.flows.prompt_ref import PromptRef
-from ivr.validation import Checked, rename_keys, validate
+from ivr.validation import Checked, Loc, rename_keys, validate
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext
@@ -74,16 +74,18 @@ def node_type(name: str) -> Callable[[N], N]:
 # --- parameters from YAML -------------------------------------------------------------------
 
 
-def build_params(cls: type[Node], raw: Mapping[str, Any]) -> tuple[Node | None, list[tuple[str, str]]]:
-    """Make a node from its YAML keys (checked by `ivr.validation`) → (node or None, [(key, message)]).
+def build_params(cls: type[Node], raw: Mapping[str, Any]) -> tuple[Node | None, list[tuple[Loc, str]]]:
+    """Make a node from its YAML keys (checked by `ivr.validation`) → (node or None, [(place, message)]).
 
-    The key is the top-level parameter as written (`''` for the node as a whole); nested places are
-    named in the message (`cases.0.if: ...`).
+    The place is the path of keys and list indexes as written (`("cases", 1, "goto")`; `()` for the
+    node as a whole), for `ivr.validation.line_of`.
     """
     values, original = rename_keys(raw, lambda k: k.replace("-", "_"))
     node, found = validate(cls, values, what=cls.type_name)
-    out = []
+    out: list[tuple[Loc, str]] = []
     for p in found:
-        key = original.get(str(p.loc[0]), p.loc[0]) if p.loc and isinstance(p.loc[0], str) else ""
-        out.append((key, p.message))
+        loc = p.loc
+        if loc and isinstance(loc[0], str):
+            loc = (original.get(loc[0], loc[0]), *loc[1:])
+        out.append((loc, p.message))
     return node, out
