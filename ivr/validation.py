@@ -85,8 +85,10 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
-# A number above 0 (seconds, limits).
-Positive = Annotated[float, Field(gt=0)]
+# Numbers with a range, for models and the flow schema alike.
+Positive = Annotated[float, Field(gt=0)]  # seconds, limits
+NonNegative = Annotated[float, Field(ge=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]  # retries, attempts
 
 # A list that the environment may give as "en, it".
 CommaList = Annotated[tuple[str, ...], BeforeValidator(_split_commas)]
@@ -233,11 +235,22 @@ def _problem(errs: list[Any], kind: Any, what: str, loc: Loc) -> Problem:
     words = list(dict.fromkeys(_WORDS[e["type"]] for e in errs if e["type"] in _WORDS))
     if words:
         text = "expected " + " or ".join(w.removeprefix("expected ") for w in words) + f", got {err['input']!r}"
+    elif t in _BOUNDS:
+        text = _BOUNDS[t].format(**err.get("ctx", {})) + f", got {err['input']!r}"
+    elif t == "literal_error":
+        text = f"expected {err.get('ctx', {}).get('expected', 'one of the listed values')}, got {err['input']!r}"
     elif t == "value_error":
         text = str(err.get("ctx", {}).get("error", err["msg"]))
     else:
         text = err["msg"][:1].lower() + err["msg"][1:]
     return Problem(loc, f"{_path(loc)}: {text}" if loc else text, text)
+
+
+_BOUNDS = {
+    "greater_than": "must be above {gt}", "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be below {lt}", "less_than_equal": "must be at most {le}",
+    "too_short": "needs at least {min_length} item(s)", "too_long": "takes at most {max_length} item(s)",
+}
 
 
 def _path(loc: Loc) -> str:
