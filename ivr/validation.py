@@ -203,7 +203,8 @@ _BRANCHES = {"str", "int", "float", "bool", "none", "tuple", "list", "dict"}
 
 def _clean_loc(loc: Sequence[int | str]) -> Loc:
     """Drop pydantic's names of union alternatives (`confirm.bool`, `prompt.function-plain[parse()]`)."""
-    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _BRANCHES)))
+    return tuple(p for p in loc if not (isinstance(p, str) and (
+        "[" in p or p in _BRANCHES or p.startswith(("constrained-", "function-", "lax-", "json-or-python")))))
 
 
 _WORDS = {

@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
+from ivr.flows.spec import FlowDoc, NodeDoc
 from ivr.nodes import NODE_TYPES
 from ivr.nodes.base import Node
 from ivr.validation import adapter
 
 SCHEMA_ID = "https://github.com/ivr-project/ivr/flow.schema.json"
-NODE_ID = {"type": "string", "minLength": 1, "description": "a node id of this flow"}
+NODE_ID = {"type": "string", "minLength": 1, "description": "a node id of this flow"}  # an edge's target
 
 
 def flow_schema() -> dict[str, Any]:
@@ -44,22 +45,13 @@ def flow_schema() -> dict[str, Any]:
         "discriminator": {"propertyName": "type",
                           "mapping": {n: f"#/$defs/node-{n}" for n in sorted(NODE_TYPES)}},
     }
+    doc = adapter(FlowDoc).json_schema()
+    doc["properties"]["nodes"]["additionalProperties"] = {"$ref": "#/$defs/node"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
+        **doc,
         "title": "ivr flow",
-        "description": "A call flow: `flow` (its name, the AGI script name), `start`, `nodes`.",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["start", "nodes"],
-        "properties": {
-            "flow": {"type": "string", "description": "the flow's name (the AGI script name); default: the file name"},
-            "start": {**NODE_ID, "description": "the first node"},
-            "fallback": {**NODE_ID, "description": "where a failing node goes (else: apology + the default queue)"},
-            "description": {"type": "string"},
-            "nodes": {"type": "object", "minProperties": 1, "description": "node id → node",
-                      "additionalProperties": {"$ref": "#/$defs/node"}},
-        },
         "$defs": defs,
     }
 
@@ -77,13 +69,14 @@ def _node_schema(name: str, cls: type[Node], params: dict[str, Any]) -> dict[str
     choices: list[dict[str, Any]] = [edge_map] if edges else []
     if "next" in edges:
         choices.insert(0, {**NODE_ID, "description": "the next node"})
+    envelope = adapter(NodeDoc).json_schema()["properties"]
     props = {
-        "type": {"const": name},
+        "type": {**envelope["type"], "const": name},
         **props,
-        "next": {"description": f"edges: {', '.join(edges) or 'none'}", "anyOf": choices} if choices
-        else {"not": {}, "description": f"{name} has no `next`"},
-        "fallback": {**NODE_ID, "description": "where this node goes when it fails"},
-        "note": {"type": "string", "description": "a comment for people reading the flow"},
+        "next": {**envelope["next"], "description": f"edges: {', '.join(edges) or 'none'}", "anyOf": choices}
+        if choices else {"not": {}, "description": f"{name} has no `next`"},
+        "fallback": envelope["fallback"],
+        "note": envelope["note"],
     }
     required = ["type", *params.get("required", [])]
     if required_edges:

@@ -61,7 +61,7 @@ def test_every_node_type_is_in_the_union_with_its_description() -> None:
     defs = flow_schema()["$defs"]
     assert sorted(defs["node"]["discriminator"]["mapping"]) == sorted(NODE_TYPES)
     for name, cls in NODE_TYPES.items():
-        assert defs[f"node-{name}"]["properties"]["type"] == {"const": name}
+        assert defs[f"node-{name}"]["properties"]["type"]["const"] == name
         assert defs[f"node-{name}"]["description"] == inspect.getdoc(cls)
 
 
