@@ -111,6 +111,9 @@ class Settings(Checked):
 
 
 GREET_POLICIES = ("full", "first", "none")
+# Sections whose keys are not Settings fields: each is checked by its feature's own model
+# (`[auth]`: ivr.identity.auth.AuthSettings, `[speech]`: ivr.speech.registry.SpeechSettings).
+FEATURE_SECTIONS = ("auth", "speech")
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
@@ -163,6 +166,11 @@ def load_settings(
     for name in values:
         if name not in FIELDS:
             raise ConfigError(f"unknown setting {name!r}")
+    for part, keys in extra.items():
+        if part not in FEATURE_SECTIONS:  # a typo in a section of Settings fields
+            names = ", ".join(sorted(n.removeprefix(f"{part}_") for n in FIELDS if n.startswith(f"{part}_")))
+            raise ConfigError(f"setting {part}.{next(iter(keys))}: unknown"
+                              + (f" (known: {names})" if names else f" (no section [{part}])"))
     return validate_section(Settings, {**values, "extra": extra}, "")
 
 

@@ -131,3 +131,16 @@ def test_a_callback_hash_round_trips_and_a_malformed_one_names_its_fields() -> N
 def test_validate_returns_problems_not_exceptions() -> None:
     value, problems = validate(Customer, [1, 2])
     assert value is None and [p.message for p in problems] == ["expected a mapping, got [1, 2]"]
+
+
+def test_a_typo_in_a_settings_section_names_its_key(tmp_path: Path) -> None:
+    conf = tmp_path / "ivr.toml"
+    conf.write_text('[agi]\nprot = 4573\n')
+    with pytest.raises(ConfigError, match=r"^setting agi\.prot: unknown \(known: header_timeout, host, port\)$"):
+        load_settings(conf, env={})
+    conf.write_text('[colour]\nx = 1\n')
+    with pytest.raises(ConfigError, match=r"^setting colour\.x: unknown"):
+        load_settings(conf, env={})
+    conf.write_text('[auth]\nmax_failures = 4\notp_key = "k"\n[speech]\nmode = "record"\n')
+    s = load_settings(conf, env={})
+    assert s.auth_otp_key == "k" and s.extra == {"auth": {"max_failures": 4}, "speech": {"mode": "record"}}
