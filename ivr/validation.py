@@ -162,7 +162,7 @@ def quiet(p: Problem) -> str:
 
 
 def describe(p: Problem) -> str:
-    """A problem for a file finding, led by its top-level key: `overflow: target: input should be ...`."""
+    """A problem for a file finding, led by its top-level key: `priority_by_tier: vip: expected a whole number ...`."""
     if len(p.loc) <= 1:
         return p.message
     return f"{p.loc[0]}: {_path(p.loc[1:])}: {p.reason or p.message}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 from ivr.errors import ConfigError, SpeechError
 from ivr.speech.endpoint import EndpointConfig
@@ -65,7 +66,8 @@ class SpeechSettings(Checked):
     @classmethod
     def from_mapping(cls, data: Mapping[str, object], prefix: str = "speech") -> SpeechSettings:
         """Parse the `speech:` section of the configuration; ConfigError names the bad key."""
-        return validate_section(cls, dict(data), prefix)
+        paths = {k: str(v) if isinstance(v, PurePath) else v for k, v in data.items()}  # dirs may come as Paths
+        return validate_section(cls, paths, prefix)
 
 
 def _host_port(text: str) -> tuple[str, int] | None:
