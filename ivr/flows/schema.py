@@ -18,7 +18,6 @@ from ivr.nodes import NODE_TYPES
 from ivr.nodes.base import Node
 from ivr.validation import adapter
 
-SCHEMA_ID = "https://github.com/ivr-project/ivr/flow.schema.json"
 NODE_ID = {"type": "string", "minLength": 1, "description": "a node id of this flow"}  # an edge's target
 
 
@@ -49,7 +48,6 @@ def flow_schema() -> dict[str, Any]:
     doc["properties"]["nodes"]["additionalProperties"] = {"$ref": "#/$defs/node"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
         **doc,
         "title": "ivr flow",
         "$defs": defs,
