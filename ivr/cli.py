@@ -1,4 +1,4 @@
-"""The `ivr` command: serve | check | prompts build | simulate | emergency | auth."""
+"""The `ivr` command: serve | check | schema | prompts build | simulate | emergency | auth."""
 
 from __future__ import annotations
 
@@ -128,6 +128,15 @@ def cmd_auth(args: argparse.Namespace) -> int:
                                caller_id=getattr(args, "caller", None) or "", by=by, as_json=args.json))
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from ivr.flows.schema import flow_schema
+
+    print(json.dumps(flow_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ivr", description=__doc__)
     p.add_argument("--config", help="settings file (default: $IVR_CONFIG or ./ivr.toml)")
@@ -140,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate flows, prompts and settings; prints file:line: reason")
     c.add_argument("path", nargs="?", help="a project dir (with dialplans/ and prompts/) or a flows dir")
     c.set_defaults(func=cmd_check)
+    sc = sub.add_parser("schema", help="print the JSON Schema of a flow file (for editors: see the README)")
+    sc.set_defaults(func=cmd_schema)
     pr = sub.add_parser("prompts", help="prompt tools")
     prs = pr.add_subparsers(dest="prompts_command", required=True)
     b = prs.add_parser("build", help="render text prompts and convert recordings to telephone audio")

@@ -16,13 +16,13 @@ from typing import Protocol
 from ivr.diagnostics import Diagnostic, brief
 from ivr.errors import FlowError
 from ivr.flows.model import Flow, FlowNode, FlowSet
+from ivr.flows.spec import NODE_KEYS, FlowDoc, NodeDoc
 from ivr.flows.yamlsrc import LineDict, load_yaml
 from ivr.nodes import NODE_TYPES
 from ivr.nodes.base import build_params
+from ivr.validation import describe, line_of, validate
 
-FLOW_KEYS = {"flow", "start", "nodes", "fallback", "description"}
 RESERVED = {"schedules.yaml", "queues.yaml"}  # beside the flows, loaded by their own loaders
-NODE_META = {"type", "next", "fallback", "note"}
 
 
 class PromptIndex(Protocol):
@@ -48,21 +48,15 @@ def load_flow(path: Path, text: str | None = None) -> tuple[Flow | None, list[Di
         return None, [Diagnostic(file, 1, f"cannot read: {exc}")]
     if not isinstance(doc, LineDict):
         return None, [Diagnostic(file, 1, "a flow file is a mapping with `flow`, `start` and `nodes`")]
-    for key in doc:
-        if key not in FLOW_KEYS:
-            err(doc.line_of(key), f"unknown key {brief(key)} (known: {', '.join(sorted(FLOW_KEYS))})")
+    spec, problems = validate(FlowDoc, doc)
+    for p in problems:
+        err(line_of(doc, p.loc, doc.line), describe(p))
     name = str(doc.get("flow") or path.stem)
     raw_nodes = doc.get("nodes")
     if not isinstance(raw_nodes, LineDict) or not raw_nodes:
-        err(doc.line_of("nodes"), "`nodes` must be a non-empty mapping of node id → node")
         return None, found
-    start = doc.get("start")
-    if not isinstance(start, str):
-        err(doc.line_of("start"), "`start` must name the first node")
-    fallback = doc.get("fallback")
-    if fallback is not None and not isinstance(fallback, str):
-        err(doc.line_of("fallback"), "`fallback` must name a node")
-        fallback = None
+    start = spec.start if spec is not None else None
+    fallback = spec.fallback if spec is not None else None
 
     nodes: dict[str, FlowNode] = {}
     for node_id, raw in raw_nodes.items():
@@ -70,9 +64,8 @@ def load_flow(path: Path, text: str | None = None) -> tuple[Flow | None, list[Di
         built = _node(str(node_id), raw, line, err)
         if built is not None:
             nodes[built.id] = built
-    if found:
+    if found or start is None:
         return None, found
-    assert isinstance(start, str)
     _check_graph(nodes, start, fallback, raw_nodes, doc, err)
     if found:
         return None, found
@@ -90,41 +83,35 @@ def _node(node_id: str, raw: object, line: int, err: _Err) -> FlowNode | None:
         err(raw.line_of("type"), f"node {brief(node_id)}: unknown type {brief(type_name)} "
             f"(known: {', '.join(sorted(NODE_TYPES))})")
         return None
-    params = {k: v for k, v in raw.items() if k not in NODE_META}
+    params = {k: v for k, v in raw.items() if k not in NODE_KEYS}
     node, problems = build_params(cls, params)
-    for key, message in problems:
-        err(raw.line_of(key) if key else line, f"node {brief(node_id)}: {message}")
-    if node is None or problems:
+    for loc, message in problems:
+        err(line_of(raw, loc, line), f"node {brief(node_id)}: {message}")
+    meta, meta_problems = validate(NodeDoc, {k: v for k, v in raw.items() if k in NODE_KEYS})
+    for p in meta_problems:
+        err(line_of(raw, p.loc, line), f"node {brief(node_id)}: {describe(p)}")
+    if node is None or problems or meta is None:
         return None
     edges: dict[str, str] = {}
-    nxt = raw.get("next")
     allowed = set(cls.edges) | set(cls.optional_edges)
-    if isinstance(nxt, str):
+    if isinstance(meta.next, str):
         if "next" not in allowed:
             err(raw.line_of("next"), f"node {brief(node_id)}: {cls.type_name} takes `next` as a mapping of "
                 f"{', '.join(sorted(allowed))}")
-        edges["next"] = nxt
-    elif isinstance(nxt, dict):
-        for edge, target in nxt.items():
-            if str(edge) not in allowed:
+        edges["next"] = meta.next
+    elif meta.next is not None:
+        for edge, target in meta.next.items():
+            if edge not in allowed:
                 err(raw.line_of("next"), f"node {brief(node_id)}: {cls.type_name} has no edge {brief(edge)} "
                     f"(edges: {', '.join(sorted(allowed)) or 'none'})")
-            elif not isinstance(target, str):
-                err(raw.line_of("next"), f"node {brief(node_id)}: edge {brief(edge)} must name a node")
             else:
-                edges[str(edge)] = target
-    elif nxt is not None:
-        err(raw.line_of("next"), f"node {brief(node_id)}: `next` must name a node or map edges to nodes")
+                edges[edge] = target
     edges.update(node.targets())
     missing = [e for e in cls.edges if e not in edges]
     if missing and not cls.terminal:
         err(line, f"node {brief(node_id)}: {cls.type_name} needs {' and '.join(repr(m) for m in missing)} "
             f"in `next`")
-    fb = raw.get("fallback")
-    if fb is not None and not isinstance(fb, str):
-        err(raw.line_of("fallback"), f"node {brief(node_id)}: `fallback` must name a node")
-        fb = None
-    return FlowNode(node_id, node, edges, fb, line)
+    return FlowNode(node_id, node, edges, meta.fallback, line)
 
 
 class _Err(Protocol):

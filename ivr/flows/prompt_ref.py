@@ -40,6 +40,21 @@ class PromptRef:
             raise ValueError("a prompt needs at least one item")
         return cls(tuple(_item(r) for r in raws))
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Validated by `parse`; described to editors as the three shapes a prompt takes."""
+        from pydantic_core import core_schema as cs
+
+        text = cs.union_schema([cs.str_schema(), cs.dict_schema(cs.str_schema(), cs.str_schema(), min_length=1)])
+        item = cs.union_schema([cs.str_schema(pattern=r"^\S+$"),
+                                cs.typed_dict_schema({"text": cs.typed_dict_field(text)}, extra_behavior="forbid")])
+        return cs.no_info_plain_validator_function(
+            lambda raw: raw if isinstance(raw, PromptRef) else cls.parse(raw),
+            json_schema_input_schema=cs.union_schema([item, cs.list_schema(item, min_length=1)]),
+            ref="prompt", metadata={"pydantic_js_updates": {
+                "description": "a catalogue name, a list of names played in turn, or inline TTS text: "
+                               "{text: \"Hello {customer_name}\"} or {text: {en: Hello, it: Ciao}}"}})
+
     def names(self) -> list[str]:
         return [i.name for i in self.items if i.name]
 

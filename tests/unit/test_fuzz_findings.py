@@ -26,7 +26,7 @@ def node(yaml_node: str) -> str:
 @pytest.mark.parametrize("zone", ["America", "a" * 300])
 def test_a_timezone_that_is_a_directory_or_too_long_is_a_finding(zone: str) -> None:
     _, found = load_schedules(Path("s.yaml"), text=f"schedules:\n  o:\n    timezone: {zone}\n")
-    assert [(d.line, d.message[:40]) for d in found] == [(3, "schedule 'o': unknown or missing timezon")]
+    assert [(d.line, d.message[:40]) for d in found] == [(3, "schedule 'o': timezone: unknown timezone")]
     assert flow_findings(node(f"{{type: callback, timezone: {zone}, next: b}}"))[0][1].startswith(
         "node 'a': unknown timezone")
 
