@@ -7,9 +7,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/ivr
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE requirements-service.lock ./
+RUN pip install --no-cache-dir -r requirements-service.lock
 COPY ivr ./ivr
-RUN pip install --no-cache-dir '.[demo]'
+RUN pip install --no-cache-dir --no-deps '.[demo]'
 
 COPY dialplans ./dialplans
 COPY prompts ./prompts
