@@ -41,6 +41,7 @@ from ivr.speech.grammar import Grammar, words_to_digits  # noqa: E402
 from ivr.speech.intents import IntentMatcher  # noqa: E402
 from ivr.speech.pocketsphinx_rec import PocketsphinxRecognizer  # noqa: E402
 from ivr.speech.recognizer import Recognition  # noqa: E402
+from lab.audio import ulaw_to_linear  # noqa: E402
 
 MENU = {
     "balance": ["balance", "account balance", "how much do I owe", "why is my bill so high"],
@@ -92,7 +93,7 @@ def synth(text: str, voice: str, speed: int) -> bytes:
                          capture_output=True, check=True).stdout
     ulaw = subprocess.run(["sox", "-t", "wav", "-", "-r", "8000", "-c", "1", "-t", "raw", "-e", "mu-law", "-"],
                           input=wav, capture_output=True, check=True).stdout
-    return pcm.ulaw_to_linear(ulaw)
+    return ulaw_to_linear(ulaw)
 
 
 def speech_bounds(audio: bytes) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""The `ivr` command: serve | check | prompts build | simulate | emergency | auth."""
+"""The `ivr` command: serve | check | schema | prompts build | simulate | emergency | auth."""
 
 from __future__ import annotations
 
@@ -93,13 +93,18 @@ def cmd_prompts_build(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from ivr.simulate import ask_terminal, print_journey, simulate
+    from ivr.simulate import ask_terminal, parse_at, print_journey, simulate
 
+    try:
+        at = parse_at(args.at) if args.at else None
+    except ValueError as exc:
+        print(f"ivr: --at: {exc}", file=sys.stderr)
+        return 2
     settings = _settings(args)
     logs.setup(args.log_level or "WARNING")
     settings = dataclasses.replace(settings, journeys_file=Path(args.journeys) if args.journeys else None)
     _, journey = asyncio.run(simulate(settings, args.flow, args.keys, caller_id=args.caller_id,
-                                      language=args.language, ask=ask_terminal))
+                                      language=args.language, ask=ask_terminal, at=at))
     print_journey(journey, as_json=args.json)
     return 0
 
@@ -125,6 +130,16 @@ def cmd_auth(args: argparse.Namespace) -> int:
                                caller_id=getattr(args, "caller", None) or "", by=by, as_json=args.json))
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from ivr.flows.schema import flow_schema
+    from ivr.nodes import NODE_TYPES
+
+    print(json.dumps(flow_schema(NODE_TYPES), indent=2, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ivr", description=__doc__)
     p.add_argument("--config", help="settings file (default: $IVR_CONFIG or ./ivr.toml)")
@@ -137,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate flows, prompts and settings; prints file:line: reason")
     c.add_argument("path", nargs="?", help="a project dir (with dialplans/ and prompts/) or a flows dir")
     c.set_defaults(func=cmd_check)
+    sc = sub.add_parser("schema", help="print the JSON Schema of a flow file (for editors: see the README)")
+    sc.set_defaults(func=cmd_schema)
     pr = sub.add_parser("prompts", help="prompt tools")
     prs = pr.add_subparsers(dest="prompts_command", required=True)
     b = prs.add_parser("build", help="render text prompts and convert recordings to telephone audio")
@@ -147,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                    '\'say:"my balance"\' = speech at a prompt that listens); '
                    "without it, keys are asked for at the terminal")
     m.add_argument("--caller-id", default="")
+    m.add_argument("--at", help='when the call happens, e.g. "2026-12-07 10:00 Europe/Rome" (default: now); '
+                   "opening hours, holidays and callback slots follow it")
     m.add_argument("--language", default="")
     m.add_argument("--json", action="store_true", help="print the journey as JSON")
     m.add_argument("--journeys", help="also append the journey to this JSONL file")

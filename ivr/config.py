@@ -1,7 +1,9 @@
 """Frozen settings, layered: defaults < ivr.toml < conf.d/*.toml < IVR_* environment < CLI.
 
 A TOML section/key pair maps to one field: `[agi] port = 4573` is `agi_port`, and the
-environment variable `IVR_AGI_PORT`. A bad value raises ConfigError naming its key.
+environment variable `IVR_AGI_PORT`. A bad value raises ConfigError naming its key. The fields are
+checked by `ivr.validation` (a new field needs only its line here); sections owned by a feature
+(`[auth]`, `[speech]`) stay in `extra` and are checked by their own models.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ivr.errors import ConfigError
+from ivr.validation import Checked, CommaList, validate_section
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(Checked):
     """Every setting of the service, with its default."""
+
+    __strict_scalars__: ClassVar[bool] = False  # the environment gives every value as text
 
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
@@ -41,7 +46,7 @@ class Settings:
     prompts_dir: Path = Path("prompts")
     prompts_cache: Path = Path("var/prompts")
     prompts_asterisk_dir: str = ""  # how Asterisk sees prompts_cache; empty = the same absolute path
-    languages: tuple[str, ...] = ("en", "it")
+    languages: CommaList = ("en", "it")
     default_language: str = "en"
     default_queue: str = "support"
     journeys_file: Path | None = Path("var/journeys.jsonl")
@@ -78,7 +83,7 @@ class Settings:
     callbacks_channel: str = "PJSIP/{number}@trunk"  # how the dialer reaches a customer; {number} is E.164
     callbacks_context: str = "ivr-callbacks"  # dialplan context the answered callback enters
     callbacks_mode: str = "customer_first"  # or agent_first
-    callbacks_regions: tuple[str, ...] = ("US", "IT")  # home regions: other countries are refused
+    callbacks_regions: CommaList = ("US", "IT")  # home regions: other countries are refused
     callbacks_default_region: str = ""  # how a number keyed without +/00 is read; empty = phone_region
     callbacks_max_pending_per_caller: int = 3  # live callbacks one caller id may have booked (any numbers)
     callbacks_max_per_caller_day: int = 5  # callback requests one caller id may make per UTC day
@@ -96,6 +101,21 @@ class Settings:
     survey_store: Path = Path("var/surveys.jsonl")
     extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by features (auth, speech ...)
 
+    def problems(self) -> list[str]:
+        """Rules across settings (run by the validator); each names its key."""
+        found = []
+        if self.callbacks_mode not in ("customer_first", "agent_first"):
+            found.append(f"setting callbacks_mode: {self.callbacks_mode!r} is not customer_first or agent_first")
+        if self.identify_greet not in GREET_POLICIES:
+            found.append(f"setting identify_greet: {self.identify_greet!r} is not one of {', '.join(GREET_POLICIES)}")
+        if self.default_language not in self.languages:
+            found.append(f"setting default_language: {self.default_language!r} is not in languages")
+        for key in ("http_token", "http_read_token"):
+            if not TOKEN_CHARS.match(getattr(self, key)):
+                found.append(f"setting {key}: use printable ASCII without spaces (it is sent in a header)")
+        # voicemail and the ops line, callbacks, the AGI listener
+        return found + _recording_problems(self) + _callback_problems(self) + _agi_problems(self)
+
     def asterisk_prompts_dir(self) -> str:
         return self.prompts_asterisk_dir or str(self.prompts_cache.resolve())
 
@@ -108,35 +128,10 @@ class Settings:
 
 GREET_POLICIES = ("full", "first", "none")
 TOKEN_CHARS = re.compile(r"^[!-~]*$")
+# Sections whose keys are not Settings fields: each is checked by its feature's own model
+# (`[auth]`: ivr.identity.auth.AuthSettings, `[speech]`: ivr.speech.registry.SpeechSettings).
+FEATURE_SECTIONS = ("auth", "speech")
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
-
-
-def _convert(key: str, value: Any, default: Any) -> Any:
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            if not isinstance(value, bool):
-                raise ValueError(value)
-            return value
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, Path):
-            return Path(str(value))
-        if isinstance(default, tuple):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(str(i).strip() for i in items if str(i).strip())
-        if not isinstance(value, str | int | float):
-            raise ValueError(value)
-        return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {key}: bad value {value!r} (expected {type(default).__name__})") from exc
 
 
 def _flatten(doc: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -188,25 +183,12 @@ def load_settings(
     for name in values:
         if name not in FIELDS:
             raise ConfigError(f"unknown setting {name!r}")
-    converted = {k: _convert(k, v, FIELDS[k].default) for k, v in values.items()}
-    settings = Settings(**converted, extra=extra)
-    if settings.callbacks_mode not in ("customer_first", "agent_first"):
-        raise ConfigError(f"setting callbacks_mode: {settings.callbacks_mode!r} is not customer_first or agent_first")
-    if settings.identify_greet not in GREET_POLICIES:
-        raise ConfigError(f"setting identify_greet: {settings.identify_greet!r} is not one of "
-                          f"{', '.join(GREET_POLICIES)}")
-    if settings.default_language not in settings.languages:
-        raise ConfigError(f"setting default_language: {settings.default_language!r} is not in languages")
-    for key in ("http_token", "http_read_token"):
-        if not TOKEN_CHARS.match(getattr(settings, key)):
-            raise ConfigError(f"setting {key}: use printable ASCII without spaces (it is sent in a header)")
-    if problems := _callback_problems(settings):
-        raise ConfigError(problems[0])
-    if problems := _recording_problems(settings):  # voicemail and the ops line
-        raise ConfigError(problems[0])
-    if problems := _agi_problems(settings):
-        raise ConfigError(problems[0])
-    return settings
+    for part, keys in extra.items():
+        if part not in FEATURE_SECTIONS:  # a typo in a section of Settings fields
+            names = ", ".join(sorted(n.removeprefix(f"{part}_") for n in FIELDS if n.startswith(f"{part}_")))
+            raise ConfigError(f"setting {part}.{next(iter(keys))}: unknown"
+                              + (f" (known: {names})" if names else f" (no section [{part}])"))
+    return validate_section(Settings, {**values, "extra": extra}, "")
 
 
 def _agi_problems(s: Settings) -> list[str]:

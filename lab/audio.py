@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import struct
 import subprocess
 from pathlib import Path
+
+import soundfile as sf
 
 
 def _need(tool: str) -> str:
@@ -48,6 +51,16 @@ def wav_data(path: Path | str) -> tuple[int, int, int, bytes]:
             return fmt[0], fmt[1], fmt[2], body
         pos += 8 + size + (size & 1)
     raise ValueError(f"{path}: no data chunk")
+
+
+def ulaw_to_linear(data: bytes) -> bytes:
+    """G.711 mu-law bytes -> 16-bit little-endian linear PCM, decoded by libsndfile: what Asterisk makes
+    of a PCMU stream before AudioSocket or a recording sees it."""
+    if not data:
+        return b""
+    pcm, _rate = sf.read(io.BytesIO(data), samplerate=8000, channels=1, format="RAW", subtype="ULAW",
+                         dtype="int16")
+    return bytes(pcm.astype("<i2").tobytes())
 
 
 def wav_duration(path: Path | str) -> float:

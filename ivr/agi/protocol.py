@@ -28,6 +28,8 @@ MAX_WORDS = 127  # res_agi.c: argv[MAX_ARGS] with MAX_ARGS 128, NULL-terminated
 MAX_ENV_LINES = 200
 _ENV_LINE = re.compile(r"^(agi_[a-z0-9_]+): ?(.*)$")
 _EXTRA = re.compile(r"^[a-z_]+=\S*$")
+_EXTRA_AT = re.compile(r"[a-z_]+=\S*")  # fullmatch on a slice of the line, without copying it
+_TOKEN = re.compile(r"\S+")
 _COMMAND_WORD = re.compile(r"^[A-Z][A-Z ]*$")
 _DIGIT = re.compile(r"\d")
 
@@ -115,7 +117,7 @@ class Reply:
         try:
             return int(self.result)
         except ValueError as exc:
-            raise AgiError(f"non-numeric AGI result {self.result!r}") from exc
+            raise AgiError(f"non-numeric AGI result {self.result[:40]!r}") from exc
 
 
 def parse_200(line: str) -> Reply:
@@ -127,22 +129,37 @@ def parse_200(line: str) -> Reply:
     data: str | None = None
     extras: dict[str, str] = {}
     if rest.startswith("("):
-        # data may contain spaces and parentheses: it ends at the last ")" followed only by extras
-        close = len(rest)
-        while True:
-            close = rest.rfind(")", 0, close)
-            if close < 0:
-                raise AgiError(f"unterminated data in AGI reply: {masked(line)}")
-            tail = rest[close + 1:].split()
-            if all(_EXTRA.match(t) for t in tail):
-                data, rest = rest[1:close], rest[close + 1:]
-                break
+        close = _data_end(rest)
+        if close < 0:
+            raise AgiError(f"unterminated data in AGI reply: {masked(line)}")
+        data, rest = rest[1:close], rest[close + 1:]
     for token in rest.split():
         if not _EXTRA.match(token):
             raise AgiError(f"malformed AGI reply: {masked(line)}")
         key, _, value = token.partition("=")
         extras[key] = value
     return Reply(200, result, data, extras, line)
+
+
+def _data_end(rest: str) -> int:
+    """Data may contain spaces and parentheses: it ends at the last ")" followed only by extras.
+
+    Linear: only a ")" in the last token that is not an extra, or in a later one, can qualify, and
+    the part of its token after it must itself be an extra (or empty). -1 when there is none.
+    """
+    tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(rest)]
+    first = 0
+    for i in range(len(tokens) - 1, -1, -1):
+        if not _EXTRA_AT.fullmatch(rest, *tokens[i]):
+            first = i
+            break
+    for start, end in reversed(tokens[first:]):
+        p = rest.rfind(")", start, end)
+        while p >= 0:
+            if p + 1 == end or _EXTRA_AT.fullmatch(rest, p + 1, end):
+                return p
+            p = rest.rfind(")", start, p)
+    return -1
 
 
 class ReplyParser:

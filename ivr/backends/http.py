@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ivr.backends.breaker import CircuitBreaker
 from ivr.backends.client import BackendClient, BackendNotFound
-from ivr.backends.protocols import Balance, Customer, Interaction, OrderStatus, ResetTicket
+from ivr.backends.protocols import Balance, CaseId, Customer, Interaction, OrderStatus, ResetTicket, Verified
 from ivr.errors import BackendUnavailable
 from ivr.identity.secret import Secret
+from ivr.validation import quiet, validate
 
 T = TypeVar("T")
 
@@ -23,37 +23,12 @@ def _seg(value: str) -> str:
     return quote(value, safe="+")
 
 
-def _parse(backend: str, reply: Any, build: Callable[[Mapping[str, Any]], T]) -> T:
-    """Build a result from a JSON object; a reply of the wrong shape is a broken backend."""
-    try:
-        if not isinstance(reply, Mapping):
-            raise TypeError("not an object")
-        return build(reply)
-    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-        raise BackendUnavailable(f"{backend}: unexpected reply ({type(exc).__name__}: {exc})") from exc
-
-
-def _date(value: Any) -> date | None:
-    return None if value in (None, "") else date.fromisoformat(str(value))
-
-
-def _order(d: Mapping[str, Any]) -> OrderStatus:
-    return OrderStatus(str(d["number"]), str(d["state"]), _date(d.get("eta")), _date(d.get("updated")))
-
-
-def _customer(d: Mapping[str, Any]) -> Customer:
-    return Customer(
-        id=str(d["id"]), name=str(d["name"]), tier=str(d.get("tier", "standard")),
-        language=str(d.get("language", "en")), phone=str(d.get("phone", "")),
-        open_orders=tuple(_order(o) for o in d.get("open_orders", [])),
-        open_cases=tuple(str(c) for c in d.get("open_cases", [])),
-    )
-
-
-def _verified(d: Mapping[str, Any]) -> bool:
-    value = d["verified"]
-    if not isinstance(value, bool):
-        raise TypeError("verified is not a boolean")
+def _parse(backend: str, reply: Any, model: type[T]) -> T:
+    """A reply checked against its model; a reply of the wrong shape is a broken backend (its values are
+    not repeated in the error: a reply may carry a customer's data)."""
+    value, problems = validate(model, reply)
+    if value is None:
+        raise BackendUnavailable(f"{backend}: unexpected reply ({'; '.join(quiet(p) for p in problems[:3])})")
     return value
 
 
@@ -72,7 +47,7 @@ class HttpCustomerDirectory:
             reply = await self.client.get(path)
         except BackendNotFound:
             return None
-        return _parse(self.client.name, reply, _customer)
+        return _parse(self.client.name, reply, Customer)
 
 
 class HttpAccounts:
@@ -92,12 +67,11 @@ class HttpAccounts:
             reply = await self.client.post(path, body)
         except BackendNotFound:
             return False
-        return _parse(self.client.name, reply, _verified)
+        return _parse(self.client.name, reply, Verified).verified
 
     async def balance(self, customer_id: str) -> Balance:
         reply = await self.client.get(f"/customers/{_seg(customer_id)}/balance")
-        return _parse(self.client.name, reply,
-                      lambda d: Balance(str(d["account"]), Decimal(str(d["amount"])), str(d["currency"])))
+        return _parse(self.client.name, reply, Balance)
 
 
 class HttpOrders:
@@ -109,7 +83,7 @@ class HttpOrders:
             reply = await self.client.get(f"/customers/{_seg(customer_id)}/orders/{_seg(number)}")
         except BackendNotFound:
             return None
-        return _parse(self.client.name, reply, _order)
+        return _parse(self.client.name, reply, OrderStatus)
 
 
 class HttpPasswordReset:
@@ -118,7 +92,7 @@ class HttpPasswordReset:
 
     async def reset(self, customer_id: str) -> ResetTicket:
         reply = await self.client.post(f"/customers/{_seg(customer_id)}/password-reset", {})
-        return _parse(self.client.name, reply, lambda d: ResetTicket(str(d["ticket"]), str(d["sent_to"])))
+        return _parse(self.client.name, reply, ResetTicket)
 
 
 class HttpCrm:
@@ -127,7 +101,7 @@ class HttpCrm:
 
     async def record(self, interaction: Interaction) -> str:
         reply = await self.client.post("/interactions", asdict(interaction))
-        return _parse(self.client.name, reply, lambda d: str(d["case_id"]))
+        return _parse(self.client.name, reply, CaseId).case_id
 
 
 @dataclass

@@ -1,28 +1,46 @@
-"""What the IVR asks of self-service backends: typed results and one Protocol per backend."""
+"""What the IVR asks of self-service backends: typed results and one Protocol per backend.
+
+The results are also the models of the backends' replies (checked by `ivr.validation`; unknown keys
+are ignored, a wrong shape is a broken backend).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Protocol
+from typing import Annotated, Any, Protocol
+
+from pydantic import BeforeValidator, StrictBool
 
 from ivr.identity.secret import Secret
+from ivr.validation import REPLY_CONFIG
+
+
+def _no_date(value: Any) -> Any:
+    return None if value == "" else value
+
+
+OptionalDate = Annotated[date | None, BeforeValidator(_no_date)]  # "" or null: none
 
 
 @dataclass(frozen=True)
 class OrderStatus:
     """An order as the caller hears it; `eta` is None once delivered or cancelled."""
 
+    __pydantic_config__ = REPLY_CONFIG
+
     number: str
     state: str  # received, processing, shipped, delivered, cancelled, returned
-    eta: date | None = None
-    updated: date | None = None
+    eta: OptionalDate = None
+    updated: OptionalDate = None
 
 
 @dataclass(frozen=True)
 class Customer:
     """A customer found by caller id (or customer number): enough to greet and route them."""
+
+    __pydantic_config__ = REPLY_CONFIG
 
     id: str
     name: str
@@ -37,6 +55,8 @@ class Customer:
 class Balance:
     """Money as Decimal, never float."""
 
+    __pydantic_config__ = REPLY_CONFIG
+
     account: str
     amount: Decimal
     currency: str  # ISO 4217
@@ -46,8 +66,28 @@ class Balance:
 class ResetTicket:
     """A started password reset; the link went by SMS to the number on file (masked here)."""
 
+    __pydantic_config__ = REPLY_CONFIG
+
     ticket: str
     sent_to: str
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The reply of a PIN or card check."""
+
+    __pydantic_config__ = REPLY_CONFIG
+
+    verified: StrictBool
+
+
+@dataclass(frozen=True)
+class CaseId:
+    """The reply of the CRM to a recorded interaction."""
+
+    __pydantic_config__ = REPLY_CONFIG
+
+    case_id: str
 
 
 @dataclass(frozen=True)

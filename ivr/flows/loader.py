@@ -13,15 +13,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from ivr.diagnostics import Diagnostic
+from ivr.diagnostics import Diagnostic, brief
 from ivr.errors import FlowError
 from ivr.flows.model import Flow, FlowNode, FlowSet
 from ivr.flows.node import NodeTypes, build_params
+from ivr.flows.spec import NODE_KEYS, FlowDoc, NodeDoc
+from ivr.validation import describe, line_of, validate
 from ivr.yamlsrc import LineDict, load_yaml
 
-FLOW_KEYS = {"flow", "start", "nodes", "fallback", "description"}
 RESERVED = {"schedules.yaml", "queues.yaml"}  # beside the flows, loaded by their own loaders
-NODE_META = {"type", "next", "fallback", "note"}
 
 
 class PromptIndex(Protocol):
@@ -49,21 +49,15 @@ def load_flow(path: Path, text: str | None = None, *, node_types: NodeTypes) -> 
         return None, [Diagnostic(file, 1, f"cannot read: {exc}")]
     if not isinstance(doc, LineDict):
         return None, [Diagnostic(file, 1, "a flow file is a mapping with `flow`, `start` and `nodes`")]
-    for key in doc:
-        if key not in FLOW_KEYS:
-            err(doc.line_of(key), f"unknown key {key!r} (known: {', '.join(sorted(FLOW_KEYS))})")
+    spec, problems = validate(FlowDoc, doc)
+    for p in problems:
+        err(line_of(doc, p.loc, doc.line), describe(p))
     name = str(doc.get("flow") or path.stem)
     raw_nodes = doc.get("nodes")
     if not isinstance(raw_nodes, LineDict) or not raw_nodes:
-        err(doc.line_of("nodes"), "`nodes` must be a non-empty mapping of node id → node")
         return None, found
-    start = doc.get("start")
-    if not isinstance(start, str):
-        err(doc.line_of("start"), "`start` must name the first node")
-    fallback = doc.get("fallback")
-    if fallback is not None and not isinstance(fallback, str):
-        err(doc.line_of("fallback"), "`fallback` must name a node")
-        fallback = None
+    start = spec.start if spec is not None else None
+    fallback = spec.fallback if spec is not None else None
 
     nodes: dict[str, FlowNode] = {}
     for node_id, raw in raw_nodes.items():
@@ -71,9 +65,8 @@ def load_flow(path: Path, text: str | None = None, *, node_types: NodeTypes) -> 
         built = _node(str(node_id), raw, line, err, node_types)
         if built is not None:
             nodes[built.id] = built
-    if found:
+    if found or start is None:
         return None, found
-    assert isinstance(start, str)
     _check_graph(nodes, start, fallback, raw_nodes, doc, err)
     if found:
         return None, found
@@ -83,49 +76,43 @@ def load_flow(path: Path, text: str | None = None, *, node_types: NodeTypes) -> 
 
 def _node(node_id: str, raw: object, line: int, err: _Err, node_types: NodeTypes) -> FlowNode | None:
     if not isinstance(raw, LineDict):
-        err(line, f"node {node_id!r} must be a mapping with a `type`")
+        err(line, f"node {brief(node_id)} must be a mapping with a `type`")
         return None
     type_name = raw.get("type")
     cls = node_types.get(str(type_name))
     if cls is None:
-        err(raw.line_of("type"), f"node {node_id!r}: unknown type {type_name!r} "
+        err(raw.line_of("type"), f"node {brief(node_id)}: unknown type {brief(type_name)} "
             f"(known: {', '.join(sorted(node_types))})")
         return None
-    params = {k: v for k, v in raw.items() if k not in NODE_META}
+    params = {k: v for k, v in raw.items() if k not in NODE_KEYS}
     node, problems = build_params(cls, params)
-    for key, message in problems:
-        err(raw.line_of(key) if key else line, f"node {node_id!r}: {message}")
-    if node is None or problems:
+    for loc, message in problems:
+        err(line_of(raw, loc, line), f"node {brief(node_id)}: {message}")
+    meta, meta_problems = validate(NodeDoc, {k: v for k, v in raw.items() if k in NODE_KEYS})
+    for p in meta_problems:
+        err(line_of(raw, p.loc, line), f"node {brief(node_id)}: {describe(p)}")
+    if node is None or problems or meta is None:
         return None
     edges: dict[str, str] = {}
-    nxt = raw.get("next")
     allowed = set(cls.edges) | set(cls.optional_edges)
-    if isinstance(nxt, str):
+    if isinstance(meta.next, str):
         if "next" not in allowed:
-            err(raw.line_of("next"), f"node {node_id!r}: {cls.type_name} takes `next` as a mapping of "
+            err(raw.line_of("next"), f"node {brief(node_id)}: {cls.type_name} takes `next` as a mapping of "
                 f"{', '.join(sorted(allowed))}")
-        edges["next"] = nxt
-    elif isinstance(nxt, dict):
-        for edge, target in nxt.items():
-            if str(edge) not in allowed:
-                err(raw.line_of("next"), f"node {node_id!r}: {cls.type_name} has no edge {edge!r} "
+        edges["next"] = meta.next
+    elif meta.next is not None:
+        for edge, target in meta.next.items():
+            if edge not in allowed:
+                err(raw.line_of("next"), f"node {brief(node_id)}: {cls.type_name} has no edge {brief(edge)} "
                     f"(edges: {', '.join(sorted(allowed)) or 'none'})")
-            elif not isinstance(target, str):
-                err(raw.line_of("next"), f"node {node_id!r}: edge {edge!r} must name a node")
             else:
-                edges[str(edge)] = target
-    elif nxt is not None:
-        err(raw.line_of("next"), f"node {node_id!r}: `next` must name a node or map edges to nodes")
+                edges[edge] = target
     edges.update(node.targets())
     missing = [e for e in cls.edges if e not in edges]
     if missing and not cls.terminal:
-        err(line, f"node {node_id!r}: {cls.type_name} needs {' and '.join(repr(m) for m in missing)} "
+        err(line, f"node {brief(node_id)}: {cls.type_name} needs {' and '.join(repr(m) for m in missing)} "
             f"in `next`")
-    fb = raw.get("fallback")
-    if fb is not None and not isinstance(fb, str):
-        err(raw.line_of("fallback"), f"node {node_id!r}: `fallback` must name a node")
-        fb = None
-    return FlowNode(node_id, node, edges, fb, line)
+    return FlowNode(node_id, node, edges, meta.fallback, line)
 
 
 class _Err(Protocol):
@@ -137,10 +124,10 @@ def _check_graph(
     err: _Err,
 ) -> None:
     if start not in nodes:
-        err(doc.line_of("start"), f"`start` names unknown node {start!r}")
+        err(doc.line_of("start"), f"`start` names unknown node {brief(start)}")
         return
     if fallback is not None and fallback not in nodes:
-        err(doc.line_of("fallback"), f"`fallback` names unknown node {fallback!r}")
+        err(doc.line_of("fallback"), f"`fallback` names unknown node {brief(fallback)}")
     broken = False
     for n in nodes.values():
         raw = raw_nodes[n.id]
@@ -148,10 +135,10 @@ def _check_graph(
             if target not in nodes:
                 broken = True
                 err(raw.line_of("next") if "next" in raw else raw.line,
-                    f"node {n.id!r}: edge {edge!r} goes to unknown node {target!r}")
+                    f"node {brief(n.id)}: edge {brief(edge)} goes to unknown node {brief(target)}")
         if n.fallback is not None and n.fallback not in nodes:
             broken = True
-            err(raw.line_of("fallback"), f"node {n.id!r}: fallback goes to unknown node {n.fallback!r}")
+            err(raw.line_of("fallback"), f"node {brief(n.id)}: fallback goes to unknown node {brief(n.fallback)}")
     if broken:
         return  # reachability findings would only repeat the dead edges
 
@@ -166,7 +153,7 @@ def _check_graph(
     reached = _closure(roots, successors)
     for node_id in nodes:
         if node_id not in reached:
-            err(raw_nodes.line_of(node_id), f"node {node_id!r} is unreachable from `start`")
+            err(raw_nodes.line_of(node_id), f"node {brief(node_id)} is unreachable from `start`")
     # a node from which no terminal node can be reached strands the caller in a loop
     preds: dict[str, set[str]] = {k: set() for k in nodes}
     for k, n in nodes.items():
@@ -177,7 +164,7 @@ def _check_graph(
     can_end = _closure(ends, lambda k: preds[k])
     for node_id in nodes:
         if node_id in reached and node_id not in can_end:
-            err(raw_nodes.line_of(node_id), f"node {node_id!r} has no way out: every path from it loops "
+            err(raw_nodes.line_of(node_id), f"node {brief(node_id)} has no way out: every path from it loops "
                 "without reaching an end (queue, hangup, goto ...)")
 
 
@@ -210,7 +197,7 @@ def load_flows(
         if flow is None:
             continue
         if flow.name in flows:
-            found.append(Diagnostic(flow.file, 1, f"flow {flow.name!r} is also defined in "
+            found.append(Diagnostic(flow.file, 1, f"flow {brief(flow.name)} is also defined in "
                                     f"{flows[flow.name].file}"))
             continue
         flows[flow.name] = flow
@@ -218,13 +205,13 @@ def load_flows(
         for n in flow.nodes.values():
             for ref in n.node.flow_refs():
                 if ref not in flows:
-                    found.append(Diagnostic(flow.file, n.line, f"node {n.id!r}: unknown flow {ref!r}"))
+                    found.append(Diagnostic(flow.file, n.line, f"node {brief(n.id)}: unknown flow {brief(ref)}"))
             if prompts is not None:
                 for pref in n.node.prompts():
                     for name in pref.names():
                         for lang in languages:
                             if not prompts.has(name, lang):
-                                found.append(Diagnostic(flow.file, n.line, f"node {n.id!r}: prompt {name!r} "
-                                             f"exists in neither recordings nor texts for language {lang!r}"))
+                                found.append(Diagnostic(flow.file, n.line, f"node {brief(n.id)}: prompt {brief(name)} "
+                                             f"exists in neither recordings nor texts for language {brief(lang)}"))
     version = hashlib.sha256("".join(f.digest for f in flows.values()).encode()).hexdigest()[:12]
     return FlowSet(flows, version), found

@@ -10,13 +10,11 @@ in `ivr.flows` reads that table: whoever loads flows passes the node types in (`
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ivr.flows.prompt_ref import PromptRef
+from ivr.validation import Checked, Loc, rename_keys, validate
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext
@@ -25,8 +23,11 @@ END = "__end__"  # this flow is over (a sub-flow returns to its caller)
 STOP = "__stop__"  # the call is over, whatever flow it is in
 
 
-class Node:
-    """Base of every node type (subclasses are frozen dataclasses)."""
+class Node(Checked):
+    """Base of every node type (subclasses are frozen dataclasses, validated by `ivr.validation`).
+
+    A field's docstring (the string below it) is its description in `ivr schema`.
+    """
 
     type_name: ClassVar[str] = ""
     edges: ClassVar[tuple[str, ...]] = ("next",)
@@ -39,7 +40,7 @@ class Node:
         return {}
 
     def problems(self) -> list[str]:
-        """Parameter checks beyond types; each message becomes a `file:line` error."""
+        """Parameter rules beyond types (run by the validator); each message becomes a `file:line` error."""
         return []
 
     def prompts(self) -> list[PromptRef]:
@@ -77,94 +78,18 @@ def node_type(name: str) -> Callable[[N], N]:
 # --- parameters from YAML -------------------------------------------------------------------
 
 
-def build_params(cls: type[Node], raw: Mapping[str, Any]) -> tuple[Node | None, list[tuple[str, str]]]:
-    """Make a node from its YAML keys. Returns (node or None, [(key, message)])."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    hints = typing.get_type_hints(cls)
-    found: list[tuple[str, str]] = []
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        name = str(key).replace("-", "_")
-        name = {"else": "else_", "if": "if_"}.get(name, name)
-        if name not in fields:
-            known = ", ".join(sorted(f for f in fields)) or "none"
-            found.append((key, f"unknown parameter {key!r} for {cls.type_name} (known: {known})"))
-            continue
-        try:
-            values[name] = coerce(value, hints[name])
-        except (TypeError, ValueError) as exc:
-            found.append((key, f"{key}: {exc}"))
-    for name, f in fields.items():
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if required and name not in values and not any(k == name for k, _ in found):
-            found.append((name, f"{cls.type_name} needs `{name}`"))
-    if found:
-        return None, found
-    node = cls(**values)
-    return node, [(k, m) for m in node.problems() for k in [""]]
+def build_params(cls: type[Node], raw: Mapping[str, Any]) -> tuple[Node | None, list[tuple[Loc, str]]]:
+    """Make a node from its YAML keys (checked by `ivr.validation`) → (node or None, [(place, message)]).
 
-
-def coerce(value: Any, hint: Any) -> Any:
-    """Check a YAML value against a type hint; convert lists to tuples, keys to str."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return coerce(value, arg)
-            except (TypeError, ValueError) as exc:
-                errors.append(str(exc))
-        raise ValueError(errors[0] if len(errors) == 1 else f"expected {_name(hint)}, got {value!r}")
-    if hint is PromptRef:
-        return PromptRef.parse(value)
-    if hint is Any:
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise TypeError(f"expected true/false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"expected a whole number, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise TypeError(f"expected text, got {value!r}")
-        return str(value)
-    if origin in (tuple, list):
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {value!r}")
-        return tuple(coerce(v, args[0]) for v in value)
-    if origin in (dict, Mapping, typing.Mapping):
-        if not isinstance(value, dict):
-            raise TypeError(f"expected a mapping, got {value!r}")
-        return {str(k): coerce(v, args[1]) for k, v in value.items()}
-    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        if not isinstance(value, dict):
-            raise TypeError(f"expected a mapping, got {value!r}")
-        sub_hints = typing.get_type_hints(hint)
-        names = {f.name for f in dataclasses.fields(hint)}
-        kwargs = {}
-        for k, v in value.items():
-            name = "else_" if k == "else" else "if_" if k == "if" else str(k)
-            if name not in names:
-                raise ValueError(f"unknown key {k!r} (known: {', '.join(sorted(names))})")
-            kwargs[name] = coerce(v, sub_hints[name])
-        try:
-            return hint(**kwargs)
-        except TypeError as exc:
-            raise ValueError(str(exc)) from exc
-    raise TypeError(f"unsupported parameter type {hint!r}")
-
-
-def _name(hint: Any) -> str:
-    return getattr(hint, "__name__", str(hint))
+    The place is the path of keys and list indexes as written (`("cases", 1, "goto")`; `()` for the
+    node as a whole), for `ivr.validation.line_of`.
+    """
+    values, original = rename_keys(raw, lambda k: k.replace("-", "_"))
+    node, found = validate(cls, values, what=cls.type_name)
+    out: list[tuple[Loc, str]] = []
+    for p in found:
+        loc = p.loc
+        if loc and isinstance(loc[0], str):
+            loc = (original.get(loc[0], loc[0]), *loc[1:])
+        out.append((loc, p.message))
+    return node, out

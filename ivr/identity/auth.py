@@ -29,6 +29,7 @@ from ivr.identity.lockout import Attempt, Lockout, LockoutSettings, Reservation
 from ivr.identity.secret import Secret
 from ivr.identity.sms import SmsGateway, mask_phone, otp_text
 from ivr.store import Store
+from ivr.validation import SECTION_CONFIG
 
 log = logging.getLogger("ivr.auth")
 
@@ -38,7 +39,10 @@ _LAST4 = re.compile(r"^\d{4}$")
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """Every limit of authentication; seconds are floats so tests can use short windows."""
+    """Every limit of authentication (the `[auth]` settings section); seconds are floats so tests can use
+    short windows. Checked by `ivr.validation` (`__post_init__` holds the safety rules)."""
+
+    __pydantic_config__ = SECTION_CONFIG
 
     tries_per_call: int = 3  # the flow node's limit per call
     max_failures: int = 5  # per account, across calls, within failure_window

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import secrets as random_source
 
 from ivr.backends.http import Backends, http_backends
 from ivr.config import Settings
-from ivr.errors import ConfigError
 from ivr.identity.auth import Auth, AuthSettings
 from ivr.identity.secret import Secret
 from ivr.identity.sms import HttpSmsGateway
 from ivr.store import Store
+from ivr.validation import validate_section
 
 log = logging.getLogger("ivr.app")
 
@@ -42,12 +41,4 @@ def auth_from(settings: Settings, store: Store | None, backends: Backends | None
 
 def auth_settings(settings: Settings) -> AuthSettings:
     """The `[auth]` section's limits (max_failures, failure_window, lockout, otp_ttl ...)."""
-    raw = dict(settings.extra.get("auth", {}))
-    known = {f.name: f for f in dataclasses.fields(AuthSettings)}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"setting auth.{key}: unknown (known: otp_key, {', '.join(sorted(known))})")
-    try:
-        return AuthSettings(**{k: type(getattr(AuthSettings(), k))(v) for k, v in raw.items()})
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting auth: {exc}") from exc
+    return validate_section(AuthSettings, dict(settings.extra.get("auth", {})), "auth")

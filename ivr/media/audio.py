@@ -1,25 +1,31 @@
-"""Decode recordings and write the 8 kHz mono 16-bit PCM WAV files Asterisk plays."""
+"""Decode recordings (libsndfile), resample them (soxr) and write the 8 kHz mono 16-bit WAV Asterisk plays."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from pydub import AudioSegment
-from pydub.utils import which
+import soundfile as sf
+import soxr
 
 from ivr.errors import FlowError
 
 TELEPHONE_RATE = 8000
-_CUTOFF_HZ = 3600.0  # anti-aliasing low-pass for the 4 kHz Nyquist limit of telephone audio
+# soxr "HQ": 20-bit precision, flat to 3.6 kHz, images and aliases > 140 dB down (bench/audio_bench.py)
+RESAMPLE_QUALITY = "HQ"
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")  # what the libsndfile inside the soundfile wheel decodes
+_BLOCK_FRAMES = 1 << 16  # decoded and resampled a block at a time: memory stays flat for long recordings
+_WIDTHS = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4,
+           "FLOAT": 4, "DOUBLE": 8}  # bytes per sample; compressed formats decode to 16-bit
 Signal = npt.NDArray[np.float64]
-AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg")  # .mp3/.ogg decode only with ffmpeg
 _DIGESTS: dict[Path, tuple[int, int, str]] = {}
 
 
@@ -41,36 +47,65 @@ class AudioInfo:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A whole recording as mono samples in [-1, 1) at its own rate."""
+
+    rate: int
+    samples: Signal
+
+
 def audio_extensions() -> tuple[str, ...]:
-    """File suffixes accepted as recordings: WAV always, MP3/OGG only when ffmpeg is installed."""
-    return AUDIO_SUFFIXES if which("ffmpeg") else (".wav",)
+    """File suffixes accepted as recordings (no external decoder needed for any of them)."""
+    return AUDIO_SUFFIXES
 
 
-def load(src: Path) -> AudioSegment:
-    """Decode any supported recording (PCM WAV without ffmpeg; anything ffmpeg reads with it)."""
+def _reason(src: Path, exc: Exception) -> str:
+    """libsndfile's own words, without the path (the error names it once) or its misleading 'does not exist'."""
+    text = str(getattr(exc, "error_string", "") or exc).strip() or type(exc).__name__
+    if text.startswith("File does not exist"):  # what it says of an MP3 it cannot parse
+        return f"not a readable {src.suffix.lstrip('.').upper()} file"
+    return text
+
+
+@contextlib.contextmanager
+def _decoding(src: Path) -> Iterator[sf.SoundFile]:
+    """Open src for decoding; every failure, while opening or reading, becomes AudioDecodeError."""
     if not src.is_file():
         raise AudioDecodeError(src, "no such file")
-    if src.suffix.lower() not in audio_extensions():
-        raise AudioDecodeError(src, f"unsupported format {src.suffix!r} (is ffmpeg installed?)")
+    if src.suffix.lower() not in AUDIO_SUFFIXES:
+        raise AudioDecodeError(src, f"unsupported format {src.suffix!r} (use {', '.join(AUDIO_SUFFIXES)})")
     try:
-        return AudioSegment.from_file(src)
-    except Exception as exc:  # pydub raises CouldntDecodeError, IndexError, OSError ...
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = lines[0] if lines else type(exc).__name__
-        if len(lines) > 1:  # ffmpeg's own complaint comes last
-            reason += f" ({lines[-1]})"
-        raise AudioDecodeError(src, reason) from exc
+        with sf.SoundFile(src) as f:
+            yield f
+    except AudioDecodeError:
+        raise
+    except sf.SoundFileError as exc:  # libsndfile's errors, opening or mid-file (not the writer's OSError)
+        raise AudioDecodeError(src, _reason(src, exc)) from exc
+
+
+def _mono_blocks(f: sf.SoundFile) -> Iterator[Signal]:
+    """The file's samples as float64 in [-1, 1), channels averaged, one block at a time."""
+    while True:
+        block = f.read(_BLOCK_FRAMES, dtype="float64", always_2d=True)
+        if len(block) == 0:
+            return
+        mono: Signal = block.mean(axis=1)
+        yield mono
+
+
+def load(src: Path) -> Decoded:
+    """Decode a whole recording (WAV in any PCM, float, μ-law or A-law flavour, FLAC, MP3, Ogg Vorbis/Opus)."""
+    with _decoding(src) as f:
+        blocks = list(_mono_blocks(f))
+        return Decoded(f.samplerate, np.concatenate(blocks) if blocks else np.zeros(0))
 
 
 def probe(path: Path) -> AudioInfo:
-    """Format of a recording: from the WAV header when plain PCM, else by decoding it."""
-    try:
-        with wave.open(str(path), "rb") as w:
-            rate = w.getframerate()
-            return AudioInfo(rate, w.getnchannels(), w.getsampwidth(), w.getnframes() / rate)
-    except Exception:  # wave raises Error, EOFError, RuntimeError ... on what it cannot parse
-        seg = load(path)  # non-PCM or extensible WAV, MP3, OGG: decode, or raise AudioDecodeError
-        return AudioInfo(seg.frame_rate, seg.channels, seg.sample_width, seg.duration_seconds)
+    """Format of a recording, from its header (raises AudioDecodeError on what libsndfile cannot open)."""
+    with _decoding(path) as f:
+        width = _WIDTHS.get(f.subtype, 2)
+        return AudioInfo(f.samplerate, f.channels, width, f.frames / f.samplerate)
 
 
 def duration_seconds(path: Path) -> float:
@@ -120,40 +155,14 @@ def find_recordings(folder: Path) -> tuple[dict[str, Path], list[tuple[Path, str
     return found, problems
 
 
-def _as_mono_float(seg: AudioSegment) -> Signal:
-    """Samples in [-1, 1), channels averaged (pydub has already made 8-bit signed, 24-bit 32-bit)."""
-    dtype = {1: np.int8, 2: np.int16, 4: np.int32}[seg.sample_width]
-    samples = np.frombuffer(seg.raw_data, dtype=dtype).astype(np.float64)
-    samples /= float(2 ** (8 * seg.sample_width - 1))
-    mono: Signal = samples.reshape(-1, seg.channels).mean(axis=1)
-    return mono
+def to_pcm16(x: Signal) -> bytes:
+    """Samples in [-1, 1) → 16-bit little-endian PCM (rounded, clipped)."""
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
 
-def _low_pass(x: Signal, rate: int) -> Signal:
-    """Blackman-windowed sinc low-pass at 3.6 kHz (FFT convolution, delay compensated)."""
-    taps = int(rate / TELEPHONE_RATE * 64) | 1
-    n = np.arange(taps) - taps // 2
-    kernel = np.sinc(2 * _CUTOFF_HZ / rate * n) * np.blackman(taps)
-    kernel /= kernel.sum()
-    size = len(x) + taps - 1
-    nfft = 1 << (size - 1).bit_length()
-    y: Signal = np.fft.irfft(np.fft.rfft(x, nfft) * np.fft.rfft(kernel, nfft), nfft)[:size]
-    return y[taps // 2 : taps // 2 + len(x)]
-
-
-def _resample(x: Signal, rate: int) -> Signal:
-    """Band-limit (when downsampling) and interpolate to 8 kHz."""
-    if rate == TELEPHONE_RATE or len(x) == 0:
-        return x
-    if rate > TELEPHONE_RATE:
-        x = _low_pass(x, rate)
-    count = int(round(len(x) * TELEPHONE_RATE / rate))
-    out: Signal = np.interp(np.arange(count) * (rate / TELEPHONE_RATE), np.arange(len(x)), x)
-    return out
-
-
-def write_wav_atomic(dst: Path, pcm16: bytes, rate: int = TELEPHONE_RATE) -> None:
-    """Write mono 16-bit PCM to dst through a temp file in the same directory and a rename."""
+@contextlib.contextmanager
+def _atomic_wav(dst: Path, rate: int) -> Iterator[wave.Wave_write]:
+    """A mono 16-bit WAV writer on a temp file beside dst, renamed over dst only when the block succeeds."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -161,15 +170,29 @@ def write_wav_atomic(dst: Path, pcm16: bytes, rate: int = TELEPHONE_RATE) -> Non
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(rate)
-            w.writeframes(pcm16)
+            yield w
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def write_wav_atomic(dst: Path, pcm16: bytes, rate: int = TELEPHONE_RATE) -> None:
+    """Write mono 16-bit PCM to dst through a temp file in the same directory and a rename."""
+    with _atomic_wav(dst, rate) as w:
+        w.writeframes(pcm16)
+
+
 def to_telephone_wav(src: Path, dst: Path) -> None:
-    """Convert a recording to 8 kHz mono 16-bit PCM WAV at dst, atomically (blocking)."""
-    seg = load(src)
-    x = _resample(_as_mono_float(seg), seg.frame_rate)
-    pcm = np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2")
-    write_wav_atomic(dst, pcm.tobytes())
+    """Convert a recording to 8 kHz mono 16-bit PCM WAV at dst, atomically (blocking).
+
+    Channels are averaged, then soxr band-limits and resamples; 8 kHz input is kept sample for sample.
+    """
+    with _decoding(src) as f, _atomic_wav(dst, TELEPHONE_RATE) as w:
+        if f.samplerate == TELEPHONE_RATE:
+            for x in _mono_blocks(f):
+                w.writeframes(to_pcm16(x))
+            return
+        stream = soxr.ResampleStream(f.samplerate, TELEPHONE_RATE, 1, dtype="float64", quality=RESAMPLE_QUALITY)
+        for x in _mono_blocks(f):
+            w.writeframes(to_pcm16(stream.resample_chunk(x)))
+        w.writeframes(to_pcm16(stream.resample_chunk(np.zeros(0), last=True)))

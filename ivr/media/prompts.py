@@ -24,7 +24,7 @@ from ivr.media.tts import TtsRenderer
 log = logging.getLogger("ivr.prompts")
 Kind = Literal["recording", "text"]
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
-CONVERTER_ID = "telephone-wav/1"  # change when ivr.media.audio's conversion changes its output
+CONVERTER_ID = "telephone-wav/2"  # change when ivr.media.audio's conversion changes its output (2: soxr)
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
@@ -282,7 +282,8 @@ class PromptStore:
         return self._resolved(dst, src.language, src.name, "recording"), made
 
     async def _speak(self, text: str, language: str) -> tuple[ResolvedPrompt, bool]:
-        dst = self._cache_path(language, "text", self.renderer.identity(language), text)
+        producer = f"{self.renderer.identity(language)}|{CONVERTER_ID}"  # rendered, then converted
+        dst = self._cache_path(language, "text", producer, text)
         made = await self._ensure(dst, lambda: self.renderer.render(text, language, dst))
         return self._resolved(dst, language, text, "text"), made
 

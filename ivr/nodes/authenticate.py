@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field
 
 from ivr.errors import AuthLocked, StoreUnavailable
 from ivr.flows.node import Node, node_type
@@ -23,7 +25,7 @@ from ivr.nodes.gather import Gather
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext
 
-METHODS = ("pin", "otp", "card")
+Method = Literal["pin", "otp", "card"]
 
 
 def _p(name: str) -> PromptRef:
@@ -36,8 +38,10 @@ class Authenticate(Node):
     """Edges: ok, failed, locked (required: the flow says where each caller goes); error and timeout
     (optional) when Redis or a backend fails — unwired, the fallback apologises and finds an agent."""
 
-    methods: tuple[str, ...] = ("pin",)
-    tries: int = 3
+    methods: Annotated[tuple[Method, ...], Field(min_length=1)] = ("pin",)
+    """checks that must all pass, in order"""
+    tries: Annotated[int, Field(ge=1, le=5)] = 3
+    """tries per check in this call"""
     account_prompt: PromptRef = _p("enter-account")
     pin_prompt: PromptRef = _p("enter-pin")
     otp_sent_prompt: PromptRef = _p("otp-sent")
@@ -50,14 +54,6 @@ class Authenticate(Node):
     edges = ("ok", "failed", "locked")
     optional_edges = ("error", "timeout")
     error_edge = "error"  # `failed` means the caller failed; a system failure is something else
-
-    def problems(self) -> list[str]:
-        found = [f"unknown method {m!r} (known: {', '.join(METHODS)})" for m in self.methods if m not in METHODS]
-        if not self.methods:
-            found.append("at least one method is needed")
-        if not 1 <= self.tries <= 5:
-            found.append("tries must be between 1 and 5")
-        return found
 
     def _ask(self, prompt: PromptRef, lo: int, hi: int) -> Gather:
         return Gather(prompt=prompt, var="secret", min_digits=lo, max_digits=hi, secure=True, retries=1)

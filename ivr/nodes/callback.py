@@ -21,9 +21,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from ivr.diagnostics import brief
 from ivr.errors import StoreUnavailable
 from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
@@ -31,6 +32,7 @@ from ivr.nodes.backend_call import e164
 from ivr.queueing.callbacks import Callback, CallbackCaps, CapReached, keep_place, slot
 from ivr.queueing.phone import callback_policy, check_callback_number
 from ivr.store import callback as callback_key
+from ivr.validation import AtLeastOne, Positive
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext
@@ -48,7 +50,8 @@ def _p(name: str) -> PromptRef:
 @dataclass(frozen=True)
 class CallbackRequest(Node):
     queue: str = ""  # default: the call variable `queue` (the queue node sets it), else settings.default_queue
-    kind: str = "keep_place"  # keep_place | slot
+    kind: Literal["keep_place", "slot"] = "keep_place"
+    """keep_place: called back when an agent would have answered; slot: in a window the caller picks"""
     offer: PromptRef | None = None  # e.g. callback-offer: 1 = yes, anything else → declined
     number_menu: PromptRef = _p("callback-number-menu")
     enter_number: PromptRef = _p("callback-enter-number")
@@ -57,24 +60,23 @@ class CallbackRequest(Node):
     refused_prompt: PromptRef = _p("callback-refused")
     exists_prompt: PromptRef = _p("callback-exists")
     unavailable_prompt: PromptRef = _p("callback-unavailable")  # over a cap (per caller id or per day)
-    timeout: float = 5.0  # s for each choice / the first digit of a number
-    retries: int = 2
-    max_attempts: int = 3
-    timezone: str = "UTC"  # for "tomorrow morning"
+    timeout: Positive = 5.0
+    """s for each choice / the first digit of a number"""
+    retries: AtLeastOne = 2
+    max_attempts: AtLeastOne = 3
+    """calls the dialer places before it gives up"""
+    timezone: str = "UTC"
+    """the caller's zone, for "tomorrow morning" """
 
     edges = ("next",)
     optional_edges = ("refused", "exists", "failed", "declined")
 
     def problems(self) -> list[str]:
         found = []
-        if self.kind not in ("keep_place", "slot"):
-            found.append("kind: keep_place or slot")
-        if self.retries < 1 or self.max_attempts < 1 or self.timeout <= 0:
-            found.append("retries, max_attempts and timeout must be positive")
         try:
             ZoneInfo(self.timezone)
-        except (KeyError, ValueError):
-            found.append(f"unknown timezone {self.timezone!r}")
+        except (KeyError, ValueError, OSError):  # OSError: a directory of zones (America), too long
+            found.append(f"unknown timezone {brief(self.timezone)}")
         return found
 
     def prompts(self) -> list[PromptRef]:

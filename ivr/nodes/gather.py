@@ -52,21 +52,35 @@ class Gather(Node):
     """Stores the digits in call variable `var` (or in secure storage). Edges: next, invalid, timeout."""
 
     prompt: PromptRef
+    """what is played before the digits"""
     var: str
+    """the call variable the digits go to ({var} in templates)"""
     min_digits: int = 1
+    """fewest digits accepted (1..64)"""
     max_digits: int = 20
+    """most digits; input ends there (1..64)"""
     terminator: str = "#"
+    """the key that ends input: '#', '*' or '' (none)"""
     timeout: float = 5.0
+    """s to wait for the first digit"""
     digit_timeout: float = 3.0
+    """s to wait between digits"""
     pattern: str | None = None
+    """a regular expression the digits must match"""
     luhn: bool = False
+    """the digits must pass the Luhn check (card numbers)"""
     retries: int = 3
+    """tries before the invalid/timeout edge"""
     secure: bool = False
+    """PINs and codes: never logged, journaled or read back; keypad only"""
     confirm: bool | str = False
+    """read the digits back and ask 1 = right: true, false, auto, always, never"""
     invalid_prompt: PromptRef | None = INVALID
     timeout_prompt: PromptRef | None = NO_INPUT
     speech: bool = False
+    """the caller may also say the digits"""
     min_confidence: float | None = None
+    """speech: below this the result is not taken (0..1)"""
 
     edges = ("next",)
     optional_edges = ("invalid", "timeout")
@@ -82,7 +96,7 @@ class Gather(Node):
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, deep nesting
                 found.append(f"pattern: {exc}")
         if self.secure and self.confirm not in (False, "never"):
             found.append("secure input cannot be read back (confirm)")

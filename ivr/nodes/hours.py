@@ -39,6 +39,7 @@ class Hours(Node):
     """Branches on `schedule`'s state now; see the module docstring for edges and variables."""
 
     schedule: str
+    """a schedule name in schedules.yaml"""
 
     edges = ("open", "closed")
     optional_edges = ("holiday", "emergency")

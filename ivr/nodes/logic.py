@@ -44,6 +44,7 @@ class Language(Node):
     """Switch the call's language (prompts, TTS voice, Asterisk's own number/date sounds)."""
 
     language: str
+    """a configured language (en, it ...): prompts, TTS voice and Asterisk's sounds follow"""
 
     async def run(self, ctx: NodeContext) -> str:
         if self.language not in ctx.services.settings.languages:
@@ -59,7 +60,9 @@ class Case:
     """One `branch` case: `{if: 'tier == "vip"', goto: vip_queue}`."""
 
     if_: str
+    """a condition over call variables: tier == "vip" and balance > 100"""
     goto: str
+    """the node taken when it holds"""
 
 
 @node_type("branch")
@@ -69,6 +72,7 @@ class Branch(Node):
 
     cases: tuple[Case, ...]
     else_: str
+    """the node taken when no case holds"""
 
     edges = ()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ivr.backends.protocols import Interaction
 from ivr.errors import BackendError, IvrError
@@ -31,16 +31,15 @@ WHAT = ("balance", "order_status", "password_reset")
 class Lookup(Node):
     """Edges: next; not_found (order_status), failed and timeout (optional: default apology → agent)."""
 
-    what: str
+    what: Literal["balance", "order_status", "password_reset"]
+    """balance → {balance}, {currency}; order_status → {order_status}, {order_digits}, {order_eta}; password_reset"""
     order_var: str = "order_number"
+    """the call variable that holds the order number"""
     requires_auth: bool = True
     filler: PromptRef | None = PLEASE_WAIT
 
     edges = ("next",)
     optional_edges = ("not_found", "failed", "timeout")
-
-    def problems(self) -> list[str]:
-        return [] if self.what in WHAT else [f"what must be one of {', '.join(WHAT)}"]
 
     async def run(self, ctx: NodeContext) -> str:
         call = ctx.call

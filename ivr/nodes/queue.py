@@ -106,13 +106,21 @@ class Queue(Node):
     voicemail and callback (routing decisions, or the caller's key while waiting)."""
 
     queue: str
+    """a queue name, or "{var}" from a call variable"""
     prompt: PromptRef | None = TRANSFER
+    """played before the caller joins"""
     timeout: int = 0  # seconds the caller may wait; 0 = the queue's own setting
+    """s the caller may wait; 0 = the queue's own setting"""
     priority: int | None = None  # fixed QUEUE_PRIO; else the tier's priority from the routing rules
+    """a fixed QUEUE_PRIO; else the tier's priority from queues.yaml"""
     vars: Mapping[str, str] = field(default_factory=dict)
+    """channel variables for the agent: IVR_<NAME> = template"""
     route: bool = True  # apply dialplans/queues.yaml to the live queue state before joining
+    """apply queues.yaml to the live queue state before joining"""
     announce_every: int = 0  # seconds between position/EWT announcements; 0 = hold music only
+    """s between position/EWT announcements (0 = hold music only, else at least 10)"""
     messages: tuple[PromptRef, ...] = ()  # periodic messages: one per announcement, in turn
+    """prompts played in turn, one per announcement"""
 
     edges = ()
     optional_edges = ("timeout", "full", "empty", "continue", "voicemail", "callback")

@@ -19,7 +19,9 @@ class Say(Node):
     """Plays `prompt`. With `barge_in`, a key skips it and is kept for the next input node."""
 
     prompt: PromptRef
+    """what is played"""
     barge_in: bool = False
+    """a key skips the prompt and is kept for the next menu or gather"""
 
     async def run(self, ctx: NodeContext) -> str:
         key = await ctx.play(self.prompt, DTMF_KEYS if self.barge_in else "")

@@ -6,7 +6,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
@@ -14,7 +14,6 @@ from ivr.flows.prompt_ref import PromptRef
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext
 
-KINDS = ("digits", "number", "amount", "date", "time", "alpha")
 CURRENCY_WORDS = {"USD": ("currency-dollars", "currency-cents"), "EUR": ("currency-euros", "currency-cents")}
 
 
@@ -24,16 +23,17 @@ class SayData(Node):
     """`value` is a template (`{balance}`); amounts are decimal text, dates ISO (2026-11-25).
     `currency` may be a template too (`{currency}`, as `lookup` sets it)."""
 
-    kind: str
+    kind: Literal["digits", "number", "amount", "date", "time", "alpha"]
+    """how `value` is spoken"""
     value: str
+    """a template, e.g. `{balance}`"""
     currency: str = "USD"
+    """for amounts: USD, EUR, or a template (`{currency}`)"""
     before: PromptRef | None = None
     after: PromptRef | None = None
 
     def problems(self) -> list[str]:
         found = []
-        if self.kind not in KINDS:
-            found.append(f"kind must be one of {', '.join(KINDS)}")
         if self.kind == "amount" and "{" not in self.currency and self.currency not in CURRENCY_WORDS:
             found.append(f"currency must be one of {', '.join(CURRENCY_WORDS)}")
         return found

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
+from ivr.validation import AtLeastOne, Positive
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext
@@ -34,16 +35,12 @@ class Survey(Node):
     thanks: PromptRef | None = _p("survey-thanks")
     comment: bool = False  # offer a spoken comment after the score
     comment_prompt: PromptRef = _p("survey-comment")
-    comment_seconds: int = 30
-    timeout: float = 5.0
-    retries: int = 2
+    comment_seconds: AtLeastOne = 30
+    timeout: Positive = 5.0
+    retries: AtLeastOne = 2
 
     edges = ("next",)
     optional_edges = ("timeout",)
-
-    def problems(self) -> list[str]:
-        return ["retries, timeout and comment_seconds must be positive"] if min(
-            self.retries, self.timeout, self.comment_seconds) <= 0 else []
 
     def prompts(self) -> list[PromptRef]:
         found = super().prompts()

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
 
 from ivr.errors import CallEnded, StoreUnavailable
 from ivr.flows.node import Node, node_type
 from ivr.flows.prompt_ref import PromptRef
 from ivr.media.recordings import new_id
+from ivr.validation import NonNegative
 
 if TYPE_CHECKING:
     from ivr.flows.context import NodeContext
@@ -61,21 +64,16 @@ class Voicemail(Node):
     prompt: PromptRef = _p("voicemail-intro")
     thanks: PromptRef | None = _p("voicemail-saved")
     reason: str = ""  # a template; empty = from the edge that led here
-    max_seconds: int = 0  # 0 = settings voicemail.max_seconds
-    silence_seconds: int = 5  # this much silence ends the message (0: only # or the limit)
-    min_seconds: float = 0.5  # shorter than this: nothing was said, nothing is stored
+    max_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
+    """longest message in s (0 = the setting voicemail.max_seconds)"""
+    silence_seconds: Annotated[int, Field(ge=0)] = 5
+    """this much silence ends the message (0: only # or the limit)"""
+    min_seconds: NonNegative = 0.5
+    """shorter than this: nothing was said, nothing is stored"""
     beep: bool = True
 
     edges = ("next",)
     optional_edges = ("failed",)
-
-    def problems(self) -> list[str]:
-        found = []
-        if self.max_seconds < 0 or self.max_seconds > 3600:
-            found.append("max_seconds must be between 1 and 3600 (0 = the setting)")
-        if self.silence_seconds < 0 or self.min_seconds < 0:
-            found.append("silence_seconds and min_seconds cannot be negative")
-        return found
 
     async def run(self, ctx: NodeContext) -> str:
         store = ctx.services.voicemail

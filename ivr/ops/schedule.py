@@ -7,15 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
 import icalendar
+from pydantic import AfterValidator, BeforeValidator, PlainValidator
 
-from ivr.diagnostics import Diagnostic
+from ivr.diagnostics import Diagnostic, brief
 from ivr.errors import FlowError
-from ivr.yamlsrc import LineDict, LineList, load_yaml
+from ivr.validation import Checked, at_key, describe, line_of, validate
+from ivr.yamlsrc import LineDict, load_yaml
 
 State = Literal["open", "closed", "holiday", "emergency"]
 Hours = tuple[tuple[int, int], ...]  # local wall-clock [start, end) in minutes after midnight; end <= 1440
@@ -137,13 +139,103 @@ def _cut(s: datetime, e: datetime, cs: datetime, ce: datetime) -> list[tuple[dat
     return [p for p in ((s, cs), (ce, e)) if p[0] < p[1]]
 
 
+# --- the file format (schedules.yaml) ----------------------------------------------------------------
+
+
+def _parse_hours(spec: Any) -> Hours:
+    hours = _hours(spec)
+    if hours is None:
+        raise ValueError(f"hours like 08:00-18:00 (or closed), got {spec!r}")
+    return hours
+
+
+def _parse_days(key: str) -> str:
+    if _days(key) is None:
+        raise ValueError("days like mon, mon-fri or daily")
+    return key
+
+
+def _timezone(name: Any) -> str:
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of zones (America), too long
+        raise ValueError(f"unknown timezone {brief(name)}") from None
+    return str(name)
+
+
+def _holidays(spec: Any) -> Mapping[date, str] | None:
+    """`IT` or `{country: IT, subdiv: .., language: ..}` → the holidays library's calendar."""
+    if spec is None:
+        return None
+    spec = {"country": spec} if isinstance(spec, str) else spec
+    try:
+        return holidays_lib.country_holidays(str(spec["country"]), subdiv=spec.get("subdiv"),
+                                             language=spec.get("language"))
+    except (KeyError, TypeError, AttributeError, NotImplementedError) as exc:
+        raise ValueError(f"{exc} (use {{country: IT, subdiv: .., language: ..}})") from None
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected YYYY-MM-DD, got {value!r}") from None
+    return value
+
+
+def _month_day(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(f"2000-{value}")  # a leap year: 02-29 is a date
+        except ValueError:
+            raise ValueError(f"expected MM-DD, got {value!r}") from None
+    return value
+
+
+HoursSpec = Annotated[Hours, BeforeValidator(_parse_hours)]
+
+
+@dataclass(frozen=True)
+class DatedHours(Checked):
+    """An `exceptions:` item: one date's hours, or `closed: true`."""
+
+    date: Annotated[date, BeforeValidator(_iso_date)]
+    hours: HoursSpec = ()
+    closed: bool = False
+    reason: str = ""
+
+    def problems(self) -> list[str]:
+        return [] if bool(self.hours) != self.closed else ["needs `hours: [...]` or `closed: true` (one of them)"]
+
+
+@dataclass(frozen=True)
+class RecurringHours(DatedHours):
+    """A `recurring:` item: the same for a month and day (MM-DD) every year."""
+
+    date: Annotated[date, BeforeValidator(_month_day)]
+
+
+@dataclass(frozen=True)
+class ScheduleSpec(Checked):
+    """One entry of `schedules.yaml`."""
+
+    timezone: Annotated[str, BeforeValidator(_timezone)]
+    weekly: Mapping[Annotated[str, AfterValidator(_parse_days)], HoursSpec] = field(default_factory=dict)
+    holidays: Annotated[Any, PlainValidator(_holidays)] = None
+    exceptions: tuple[DatedHours, ...] = ()
+    recurring: tuple[RecurringHours, ...] = ()
+    ical: str | tuple[str, ...] = ()
+
+
 # --- loading ---------------------------------------------------------------------------------------
 
-def load_schedules(path: str | Path) -> tuple[dict[str, Schedule], list[Diagnostic]]:
-    """Read a `schedules:` mapping; problems are `file:line` Diagnostics (an error drops its schedule)."""
+def load_schedules(path: str | Path, text: str | None = None) -> tuple[dict[str, Schedule], list[Diagnostic]]:
+    """Read a `schedules:` mapping (from `text` if given); problems are `file:line` Diagnostics
+    (an error drops its schedule)."""
     file = str(path)
     try:
-        doc = load_yaml(Path(path).read_text(encoding="utf-8"), file)
+        doc = load_yaml(Path(path).read_text(encoding="utf-8") if text is None else text, file)
     except FlowError as exc:
         return {}, [Diagnostic(exc.file, exc.line, exc.reason)]
     except (OSError, ValueError) as exc:  # ValueError: a YAML date like 2026-13-01
@@ -154,11 +246,18 @@ def load_schedules(path: str | Path) -> tuple[dict[str, Schedule], list[Diagnost
     found: list[Diagnostic] = []
     out: dict[str, Schedule] = {}
     for name, body in raw.items():
-        before = len(found)
         ctx = _Ctx(str(name), file, found)
-        sched = _schedule(ctx, body, raw.line_of(name), Path(path).parent)
-        if sched is not None and not any(f.severity == "error" for f in found[before:]):
-            out[str(name)] = sched
+        if not isinstance(body, LineDict):
+            ctx.err(raw.line_of(name), "expected a mapping")
+            continue
+        spec, problems = validate(ScheduleSpec, body)
+        for p in map(at_key, problems):
+            ctx.err(line_of(body, p.loc, body.line), describe(p))
+        if spec is not None:
+            before = len(found)
+            sched = _compile(ctx, spec, body, Path(path).parent)
+            if not any(f.severity == "error" for f in found[before:]):
+                out[str(name)] = sched
     return out, found
 
 
@@ -169,56 +268,24 @@ class _Ctx:
     found: list[Diagnostic]
 
     def err(self, at: int, msg: str, severity: Literal["error", "warning"] = "error") -> None:
-        self.found.append(Diagnostic(self.file, at, f"schedule {self.name!r}: {msg}", severity))
+        self.found.append(Diagnostic(self.file, at, f"schedule {brief(self.name)}: {msg}", severity))
 
 
-def _schedule(ctx: _Ctx, body: Any, line: int, base: Path) -> Schedule | None:
-    if not isinstance(body, LineDict):
-        ctx.err(line, "expected a mapping")
-        return None
-    for key in set(body) - {"timezone", "weekly", "holidays", "exceptions", "recurring", "ical"}:
-        ctx.err(body.line_of(key), f"unknown key {key!r}")
-    try:
-        sched = Schedule(ctx.name, ZoneInfo(str(body.get("timezone", ""))))
-    except (ZoneInfoNotFoundError, ValueError):
-        ctx.err(body.line_of("timezone"), f"unknown or missing timezone {body.get('timezone')!r}")
-        return None
-    weekly = body.get("weekly", LineDict())
-    if not isinstance(weekly, LineDict):
-        ctx.err(body.line_of("weekly"), "weekly: expected a mapping like `mon-fri: ['08:00-18:00']`")
-    for key, spec in weekly.items() if isinstance(weekly, LineDict) else ():
-        days, hours = _days(str(key)), _hours(spec)
-        if days is None or hours is None:
-            ctx.err(weekly.line_of(key), f"weekly {key!r}: days like mon or mon-fri, hours like 08:00-18:00")
-        else:
-            sched.weekly.update(dict.fromkeys(days, hours))
-    spec = body.get("holidays")
-    try:
-        if spec is not None:
-            spec = {"country": spec} if isinstance(spec, str) else spec
-            sched.holidays = holidays_lib.country_holidays(
-                str(spec["country"]), subdiv=spec.get("subdiv"), language=spec.get("language"))
-    except (KeyError, TypeError, AttributeError, NotImplementedError) as exc:
-        ctx.err(body.line_of("holidays"), f"holidays: {exc} (use {{country: IT, subdiv: .., language: ..}})")
-    for key, target in (("exceptions", sched.exceptions), ("recurring", sched.recurring)):
-        items = body.get(key, [])
-        if not isinstance(items, list):
-            ctx.err(body.line_of(key), f"{key}: expected a list")
-        for i, item in enumerate(items if isinstance(items, list) else []):
-            at = items.item_lines[i] if isinstance(items, LineList) else body.line_of(key)
-            item = item if isinstance(item, LineDict) else LineDict()
-            when, hours = _date(item.get("date"), key == "recurring"), _hours(item.get("hours", []))
-            if when is None or hours is None or bool(hours) == bool(item.get("closed")):
-                ctx.err(at, f"{key}: needs `date` ({'MM-DD' if key == 'recurring' else 'YYYY-MM-DD'}) "
-                        "and `hours: [...]` or `closed: true`")
-                continue
-            target[when] = DayRule(hours, str(item.get("reason", "")))  # type: ignore[index]
-            if isinstance(when, date) and hours and sched.holidays is not None and when in sched.holidays:
-                ctx.err(at, f"{when} is a holiday: the holiday wins over these hours", "warning")
-    icals = body.get("ical", [])
-    for ics in icals if isinstance(icals, list) else [icals]:
+def _compile(ctx: _Ctx, spec: ScheduleSpec, body: LineDict, base: Path) -> Schedule:
+    sched = Schedule(ctx.name, ZoneInfo(spec.timezone), holidays=spec.holidays)
+    for key, hours in spec.weekly.items():
+        sched.weekly.update(dict.fromkeys(_days(key) or (), hours))
+    for kind, days in (("exceptions", spec.exceptions), ("recurring", spec.recurring)):
+        for i, day in enumerate(days):
+            when = day.date if kind == "exceptions" else (day.date.month, day.date.day)
+            target: dict[Any, DayRule] = sched.exceptions if kind == "exceptions" else sched.recurring
+            target[when] = DayRule(day.hours, day.reason)
+            if isinstance(when, date) and day.hours and sched.holidays is not None and when in sched.holidays:
+                ctx.err(line_of(body, (kind, i), body.line), f"{when} is a holiday: the holiday wins over these hours",
+                        "warning")
+    for ics in (spec.ical,) if isinstance(spec.ical, str) else spec.ical:
         try:
-            _ical(ctx, sched, (base / str(ics)).read_bytes(), body.line_of("ical"))
+            _ical(ctx, sched, (base / ics).read_bytes(), body.line_of("ical"))
         except (OSError, ValueError) as exc:
             ctx.err(body.line_of("ical"), f"iCalendar {ics}: {exc}")
     return sched
@@ -228,7 +295,7 @@ def _ical(ctx: _Ctx, sched: Schedule, data: bytes, line: int) -> None:
     for ev in icalendar.Calendar.from_ical(data).walk("VEVENT"):
         summary = str(ev.get("SUMMARY", "calendar closure"))
         if ev.get("RRULE"):
-            ctx.err(line, f"iCalendar {summary!r}: RRULE not expanded, first occurrence only", "warning")
+            ctx.err(line, f"iCalendar {brief(summary)}: RRULE not expanded, first occurrence only", "warning")
         start = ev.decoded("DTSTART")
         length = ev.decoded("DURATION", timedelta(days=0 if isinstance(start, datetime) else 1))
         end = ev.decoded("DTEND") if "DTEND" in ev else start + length
@@ -266,5 +333,5 @@ def _date(value: Any, recurring: bool) -> date | tuple[int, int] | None:
             month, day = (int(p) for p in str(value).split("-"))
             return date(2000, month, day) and (month, day)  # 2000 is a leap year: 02-29 is allowed
         return value if isinstance(value, date) else date.fromisoformat(str(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: month 99999999999999999999
         return None

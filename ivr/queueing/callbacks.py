@@ -8,12 +8,13 @@ and the storing are one Lua step, so concurrent requests cannot overshoot a cap.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from ivr.store import (
     CALLBACK_CALLER_TTL,
@@ -29,9 +30,12 @@ from ivr.store import (
     callback_lease,
     callback_number,
 )
+from ivr.validation import REPLY_CONFIG, quiet, validate
 
 if TYPE_CHECKING:
     from ivr.config import Settings
+
+log = logging.getLogger("ivr.callbacks")
 
 Kind = Literal["keep_place", "slot"]
 CbState = Literal["pending", "dialing", "done", "failed", "cancelled"]
@@ -39,7 +43,9 @@ CbState = Literal["pending", "dialing", "done", "failed", "cancelled"]
 
 @dataclass(frozen=True)
 class Callback:
-    """One callback. Times are epoch seconds; `attempts` counts finished attempts."""
+    """One callback (the model of its Redis hash). Times are epoch seconds; `attempts` counts finished attempts."""
+
+    __pydantic_config__ = REPLY_CONFIG  # the hash also holds claimed_at, updated_at ...
 
     id: str
     number: str  # E.164 (see ivr.queueing.phone)
@@ -70,19 +76,16 @@ class Callback:
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> Callback:
-        kw: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = h.get(f.name, "")
-            kind = str(f.type)
-            if kind in ("float", "float | None"):
-                kw[f.name] = float(raw) if raw else (None if "None" in kind else 0.0)
-            elif kind == "int":
-                kw[f.name] = int(raw or 0)
-            elif kind == "bool":
-                kw[f.name] = raw == "1"
-            else:
-                kw[f.name] = raw
-        return cls(**kw)
+        """The record read back; MalformedRecord (naming the fields, never their values) if it is not one."""
+        text = {f.name for f in dataclasses.fields(cls) if f.type in ("str", "Kind", "CbState")}
+        value, problems = validate(cls, {k: v for k, v in h.items() if v != "" or k in text})
+        if value is None:
+            raise MalformedRecord("; ".join(quiet(p) for p in problems[:3]))
+        return value
+
+
+class MalformedRecord(ValueError):
+    """A callback hash that is not a callback (written by another version, or by hand)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,11 @@ if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
+_SET_ASIDE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
 _RESCHEDULE = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'due_at', ARGV[2])
@@ -245,8 +253,17 @@ class CallbackStore:
         return value if kind == "capped" else None
 
     async def get(self, cb_id: str) -> Callback | None:
-        h = await self._store.run(lambda r: r.hgetall(callback(cb_id)))
-        return Callback.from_hash(cast(dict[str, str], h)) if h else None
+        """The callback, or None when there is none. A malformed record is logged (its id and what is
+        wrong, never the number), set aside (out of the due set and the number index) and read as none."""
+        h = cast(dict[str, str], await self._store.run(lambda r: r.hgetall(callback(cb_id))))
+        if not h:
+            return None
+        try:
+            return Callback.from_hash(h)
+        except MalformedRecord as exc:
+            log.error("callback %s: malformed record set aside (%s)", cb_id, exc)
+            await self._store.eval(_SET_ASIDE, [CALLBACKS_DUE, callback_number(h.get("number") or "-")], [cb_id])
+            return None
 
     async def for_number(self, number: str) -> Callback | None:
         """The live (pending or dialing) callback of a number, if any."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
 
 from ivr.diagnostics import Diagnostic
 from ivr.errors import FlowError
 from ivr.queueing.queuestate import QueueSnapshot
+from ivr.validation import Checked, Positive, at_key, describe, line_of, validate
 from ivr.yamlsrc import LineDict, load_yaml
 
 Action = Literal["join", "overflow_queue", "voicemail", "offer_callback"]
@@ -20,22 +23,34 @@ MAX_HOPS = 3
 
 
 @dataclass(frozen=True)
-class Overflow:
+class Overflow(Checked):
+    """Where callers go when the queue is over its limits."""
+
     target: Target = "voicemail"
     queue: str | None = None  # when target is "queue"
 
+    def problems(self) -> list[str]:
+        if (self.target == "queue") != bool(self.queue):
+            return ["{target: queue, queue: NAME} or {target: voicemail|callback}"]
+        return []
+
 
 @dataclass(frozen=True)
-class QueueRule:
-    """Limits of one queue; a queue without rules always joins with priority 0."""
+class QueueRule(Checked):
+    """Limits of one queue (an entry of `queues.yaml`); a queue without rules always joins with priority 0."""
+
+    __implied_keys__: ClassVar[tuple[str, ...]] = ("name",)  # the key of its entry in `queues:`
 
     name: str
-    max_ewt: float | None = None  # s
-    max_callers_per_agent: float | None = None
+    max_ewt: Positive | None = None  # s
+    max_callers_per_agent: Positive | None = None
     when_no_agents: NoAgents = "overflow"
     overflow: Overflow = Overflow()
-    priority_by_tier: dict[str, int] = field(default_factory=dict)
+    priority_by_tier: dict[str, Annotated[int, Field(ge=0)]] = field(default_factory=dict)
     language_queues: dict[str, str] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        return ["overflow: a queue cannot overflow to itself"] if self.overflow.queue == self.name else []
 
 
 @dataclass(frozen=True)
@@ -115,8 +130,6 @@ def route(rules: RoutingRules, queue: str, snapshot: Callable[[str], QueueSnapsh
 
 # --- loading ---------------------------------------------------------------------------------------
 
-_KEYS = {"max_ewt", "max_callers_per_agent", "when_no_agents", "overflow", "priority_by_tier", "language_queues"}
-
 
 def load_routing(path: str | Path) -> tuple[RoutingRules, list[Diagnostic]]:
     """Read `queues:` (and optional `menu:`); problems are `file:line` Diagnostics (an error drops its queue)."""
@@ -132,16 +145,13 @@ def load_routing(path: str | Path) -> tuple[RoutingRules, list[Diagnostic]]:
         return RoutingRules(), [Diagnostic(file, getattr(doc, "line", 1), "expected a `queues:` mapping")]
     rules: dict[str, QueueRule] = {}
     for name, body in raw.items():
-        before = len(found)
         if not isinstance(body, LineDict):
             found.append(Diagnostic(file, raw.line_of(name), f"queue {name!r}: expected a mapping"))
             continue
-
-        def err(key: str, msg: str, n: str = str(name), b: LineDict = body) -> None:
-            found.append(Diagnostic(file, b.line_of(key), f"queue {n!r}: {msg}"))
-
-        rule = _rule(str(name), body, err)
-        if len(found) == before:
+        rule, problems = validate(QueueRule, {**body, "name": str(name)})
+        found += [Diagnostic(file, line_of(body, p.loc, body.line), f"queue {name!r}: {describe(p)}")
+                  for p in map(at_key, problems)]
+        if rule is not None:
             rules[str(name)] = rule
     menu = doc.get("menu", LineDict())
     if not isinstance(menu, LineDict):
@@ -153,35 +163,3 @@ def load_routing(path: str | Path) -> tuple[RoutingRules, list[Diagnostic]]:
     found += [Diagnostic(file, line, f"{where}: queue {q!r} has no rules (joins without limits)", "warning")
               for line, where, q in refs if q not in rules]
     return RoutingRules(rules, {str(k): str(v) for k, v in menu.items()}), found
-
-
-def _rule(name: str, body: LineDict, err: Callable[[str, str], None]) -> QueueRule:
-    for key in body:
-        if key not in _KEYS:
-            err(key, f"unknown key {key!r}")
-    limits: list[float | None] = []
-    for key in ("max_ewt", "max_callers_per_agent"):
-        value = body.get(key)
-        ok = value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value > 0)
-        limits.append(float(value) if ok and value is not None else None)
-        if not ok:
-            err(key, f"{key}: a positive number")
-    maps: list[dict[str, Any]] = []
-    for key, kind in (("priority_by_tier", int), ("language_queues", str)):
-        value = body.get(key, {})
-        ok = isinstance(value, dict) and all(type(v) is kind for v in value.values())
-        maps.append({str(k): v for k, v in value.items()} if ok else {})
-        if not ok or (kind is int and any(v < 0 for v in value.values())):
-            err(key, f"{key}: a mapping of names to {'priorities >= 0' if kind is int else 'queue names'}")
-    no_agents = body.get("when_no_agents", "overflow")
-    if no_agents not in ("join", "overflow", "voicemail", "callback"):
-        err("when_no_agents", "when_no_agents: join, overflow, voicemail or callback")
-    spec = body.get("overflow", {"target": "voicemail"})
-    spec = spec if isinstance(spec, dict) else {}
-    target, queue = spec.get("target"), spec.get("queue")
-    if target not in ("queue", "voicemail", "callback") or (target == "queue") != bool(queue):
-        err("overflow", "overflow: {target: queue, queue: NAME} or {target: voicemail|callback}")
-    elif queue == name:
-        err("overflow", "overflow: a queue cannot overflow to itself")
-    return QueueRule(name, limits[0], limits[1], cast(NoAgents, no_agents),
-                     Overflow(cast(Target, target or "voicemail"), str(queue) if queue else None), *maps)

@@ -1,4 +1,4 @@
-"""Telephone audio as numbers: G.711 μ-law/A-law, 8→16 kHz resampling and fixed-size framing (numpy)."""
+"""Telephone audio as numbers: 16-bit samples, 8→16 kHz resampling and fixed-size framing (numpy)."""
 
 from __future__ import annotations
 
@@ -15,76 +15,6 @@ FRAME_BYTES_8K = TELEPHONE_RATE * FRAME_MS // 1000 * SAMPLE_BYTES  # 320
 
 Int16Array = npt.NDArray[np.int16]
 FloatArray = npt.NDArray[np.float64]
-
-
-# ---------------------------------------------------------------- G.711 (ITU-T G.711, as in Sun's g711.c)
-
-def _ulaw_decode_table() -> Int16Array:
-    u = ~np.arange(256, dtype=np.int32) & 0xFF
-    exponent = (u >> 4) & 0x07
-    mantissa = u & 0x0F
-    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
-    return np.where(u & 0x80, -magnitude, magnitude).astype(np.int16)
-
-
-def _alaw_decode_table() -> Int16Array:
-    a = np.arange(256, dtype=np.int32) ^ 0x55
-    t = (a & 0x0F) << 4
-    seg = (a & 0x70) >> 4
-    t = np.where(seg == 0, t + 8, t + 0x108)
-    t = np.where(seg > 1, t << np.maximum(seg - 1, 0), t)
-    return np.where(a & 0x80, t, -t).astype(np.int16)
-
-
-def _segment(value: npt.NDArray[np.int32], ends: list[int]) -> npt.NDArray[np.int32]:
-    """Index of the first segment end >= value (len(ends) when above all)."""
-    return np.searchsorted(np.asarray(ends), value, side="left").astype(np.int32)
-
-
-def _ulaw_encode_table() -> npt.NDArray[np.uint8]:
-    x = np.arange(-32768, 32768, dtype=np.int32) >> 2  # 14-bit
-    mask = np.where(x < 0, 0x7F, 0xFF)
-    x = np.minimum(np.where(x < 0, -x, x), 8159) + 0x21
-    seg = _segment(x, [0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
-    uval = (seg << 4) | ((x >> (seg + 1)) & 0x0F)
-    out = np.where(seg >= 8, 0x7F ^ mask, uval ^ mask) & 0xFF
-    return np.roll(out.astype(np.uint8), -32768)  # index by the int16 viewed as uint16
-
-
-def _alaw_encode_table() -> npt.NDArray[np.uint8]:
-    x = np.arange(-32768, 32768, dtype=np.int32) >> 3  # 13-bit
-    mask = np.where(x >= 0, 0xD5, 0x55)
-    x = np.where(x >= 0, x, -x - 1)
-    seg = _segment(x, [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF])
-    aval = (seg << 4) | np.where(seg < 2, (x >> 1) & 0x0F, (x >> np.maximum(seg, 1)) & 0x0F)
-    out = np.where(seg >= 8, 0x7F ^ mask, aval ^ mask) & 0xFF
-    return np.roll(out.astype(np.uint8), -32768)
-
-
-_ULAW_DEC = _ulaw_decode_table()
-_ALAW_DEC = _alaw_decode_table()
-_ULAW_ENC = _ulaw_encode_table()
-_ALAW_ENC = _alaw_encode_table()
-
-
-def ulaw_to_linear(data: bytes) -> bytes:
-    """G.711 μ-law bytes → 16-bit little-endian linear PCM (twice as many bytes)."""
-    return _ULAW_DEC[np.frombuffer(data, dtype=np.uint8)].astype("<i2").tobytes()
-
-
-def alaw_to_linear(data: bytes) -> bytes:
-    """G.711 A-law bytes → 16-bit little-endian linear PCM."""
-    return _ALAW_DEC[np.frombuffer(data, dtype=np.uint8)].astype("<i2").tobytes()
-
-
-def linear_to_ulaw(pcm: bytes) -> bytes:
-    """16-bit little-endian linear PCM → G.711 μ-law (a trailing odd byte is ignored)."""
-    return _ULAW_ENC[samples(pcm).view(np.uint16)].tobytes()
-
-
-def linear_to_alaw(pcm: bytes) -> bytes:
-    """16-bit little-endian linear PCM → G.711 A-law."""
-    return _ALAW_ENC[samples(pcm).view(np.uint16)].tobytes()
 
 
 # ---------------------------------------------------------------- samples

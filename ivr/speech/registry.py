@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import PurePath
 
 from ivr.errors import ConfigError, SpeechError
 from ivr.speech.endpoint import EndpointConfig
 from ivr.speech.recognizer import Recognizer
+from ivr.validation import SECTION_CONFIG, Checked, CommaList, validate_section
 
 ENGINES = ("pocketsphinx", "vosk")
 MODES = ("auto", "stream", "record", "typed", "off")
@@ -20,14 +21,14 @@ def primary(language: str) -> str:
 
 
 @dataclass(frozen=True)
-class SpeechSettings:
+class SpeechSettings(Checked):
     """`speech.engine`: preferred engine where several cover a language; `speech.vosk_model_dir` and
     `speech.vosk_languages`: a Vosk model and the languages it is for; `speech.max_workers`: decoding
     threads; `speech.endpoint.*`: `EndpointConfig` fields (end_silence, no_input, max_speech ...)."""
 
     engine: str = "pocketsphinx"
     vosk_model_dir: str | None = None
-    vosk_languages: tuple[str, ...] = ()
+    vosk_languages: CommaList = ()
     max_workers: int = 4
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     mode: str = "auto"  # auto (stream over AudioSocket, else record), stream, record, typed (simulator), off
@@ -39,60 +40,34 @@ class SpeechSettings:
     min_confidence: float = 0.5  # default threshold of menus and gathers
     barge_in: bool = True  # stream mode: play prompts over the AudioSocket so that speech interrupts them
 
+    __pydantic_config__ = SECTION_CONFIG
+
+    def problems(self) -> list[str]:
+        """Rules beyond types (run by `ivr.validation`); `key: reason` names the setting."""
+        found = []
+        if self.engine not in ENGINES:
+            found.append(f"engine: {self.engine!r} is not one of {', '.join(ENGINES)}")
+        if self.vosk_model_dir and not self.vosk_languages:
+            found.append("vosk_languages: say which languages the vosk model is for")
+        if self.engine == "vosk" and not self.vosk_model_dir:
+            found.append("vosk_model_dir: engine vosk needs a model directory")
+        if not 1 <= self.max_workers <= 64:
+            found.append("max_workers: expected an integer 1..64")
+        if self.mode not in MODES:
+            found.append(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
+        for key in ("audiosocket_listen", "audiosocket_address"):
+            value = getattr(self, key)
+            if value and not _host_port(value):
+                found.append(f"{key}: expected host:port, got {value!r}")
+        if not 0 <= self.min_confidence <= 1:
+            found.append("min_confidence: expected a number 0..1")
+        return found
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, object], prefix: str = "speech") -> SpeechSettings:
         """Parse the `speech:` section of the configuration; ConfigError names the bad key."""
-        known = {"engine", "vosk_model_dir", "vosk_languages", "max_workers", "endpoint", "mode", "audiosocket",
-                 "audiosocket_listen", "audiosocket_address", "record_dir", "record_asterisk_dir",
-                 "min_confidence", "barge_in"}
-        for key in data:
-            if key not in known:
-                raise ConfigError(f"{prefix}.{key}: unknown setting (known: {', '.join(sorted(known))})")
-        engine = str(data.get("engine", "pocketsphinx"))
-        if engine not in ENGINES:
-            raise ConfigError(f"{prefix}.engine: {engine!r} is not one of {', '.join(ENGINES)}")
-        model_dir = data.get("vosk_model_dir")
-        if model_dir is not None and not isinstance(model_dir, str | Path):
-            raise ConfigError(f"{prefix}.vosk_model_dir: expected a path")
-        raw_langs = data.get("vosk_languages", ())
-        if isinstance(raw_langs, str):
-            langs = tuple(x.strip() for x in raw_langs.split(",") if x.strip())
-        elif isinstance(raw_langs, Sequence) and all(isinstance(x, str) for x in raw_langs):
-            langs = tuple(str(x) for x in raw_langs)
-        else:
-            raise ConfigError(f"{prefix}.vosk_languages: expected a list of language tags")
-        if model_dir and not langs:
-            raise ConfigError(f"{prefix}.vosk_languages: say which languages the vosk model is for")
-        if engine == "vosk" and not model_dir:
-            raise ConfigError(f"{prefix}.vosk_model_dir: engine vosk needs a model directory")
-        workers = data.get("max_workers", 4)
-        if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 64:
-            raise ConfigError(f"{prefix}.max_workers: expected an integer 1..64")
-        mode = str(data.get("mode", "auto"))
-        if mode not in MODES:
-            raise ConfigError(f"{prefix}.mode: {mode!r} is not one of {', '.join(MODES)}")
-        audiosocket, barge_in = data.get("audiosocket", True), data.get("barge_in", True)
-        for key, flag in (("audiosocket", audiosocket), ("barge_in", barge_in)):
-            if not isinstance(flag, bool):
-                raise ConfigError(f"{prefix}.{key}: expected true or false")
-        texts: dict[str, str] = {}
-        for key in ("audiosocket_listen", "audiosocket_address", "record_dir", "record_asterisk_dir"):
-            value = data.get(key, "127.0.0.1:0" if key == "audiosocket_listen" else "")
-            if not isinstance(value, str | Path):
-                raise ConfigError(f"{prefix}.{key}: expected text")
-            texts[key] = str(value)
-        for key in ("audiosocket_listen", "audiosocket_address"):
-            if texts[key] and not _host_port(texts[key]):
-                raise ConfigError(f"{prefix}.{key}: expected host:port, got {texts[key]!r}")
-        threshold = data.get("min_confidence", 0.5)
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
-            raise ConfigError(f"{prefix}.min_confidence: expected a number 0..1")
-        return cls(
-            engine=engine, vosk_model_dir=str(model_dir) if model_dir else None, vosk_languages=langs,
-            max_workers=workers, endpoint=_endpoint(data.get("endpoint", {}), f"{prefix}.endpoint"),
-            mode=mode, audiosocket=bool(audiosocket), barge_in=bool(barge_in), min_confidence=float(threshold),
-            **texts,
-        )
+        paths = {k: str(v) if isinstance(v, PurePath) else v for k, v in data.items()}  # dirs may come as Paths
+        return validate_section(cls, paths, prefix)
 
 
 def _host_port(text: str) -> tuple[str, int] | None:
@@ -100,26 +75,6 @@ def _host_port(text: str) -> tuple[str, int] | None:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         return None
     return host, int(port)
-
-
-def _endpoint(data: object, prefix: str) -> EndpointConfig:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{prefix}: expected a mapping")
-    names = {f.name: f.type for f in fields(EndpointConfig)}
-    values: dict[str, object] = {}
-    for key, value in data.items():
-        if key not in names:
-            raise ConfigError(f"{prefix}.{key}: unknown setting")
-        expected = type(getattr(EndpointConfig(), key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise ConfigError(f"{prefix}.{key}: expected {expected.__name__}")
-        values[key] = value
-    try:
-        return EndpointConfig(**values)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ConfigError(f"{prefix}: {exc}") from exc
 
 
 class SpeechRegistry:

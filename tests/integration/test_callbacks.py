@@ -318,3 +318,25 @@ async def test_the_dialer_claims_nothing_while_its_originator_is_not_ready(store
     assert await dialer.run_once() == 1
     await until(lambda: dialer.placing == 0)
     assert [c[0] for c in orig.calls] == [cb.id]
+async def test_a_malformed_record_is_set_aside_and_the_dialer_goes_on(
+        stores: list[Store], caplog: pytest.LogCaptureFixture) -> None:
+    cbs = CallbackStore(stores[0])
+    now = time.time()
+    bad, _ = await cbs.add(keep_place(number(70), "support", now=now - 10, ewt=0, position=1))
+    good, _ = await cbs.add(keep_place(number(71), "support", now=now - 10, ewt=0, position=1))
+    await stores[0].run(lambda r: r.hset(f"ivr:cb:{bad.id}", mapping={"kind": "someday", "due_at": "soon"}))
+    orig = FakeOriginator()
+    dialer = Dialer(cbs, orig, lease=2.0, poll=0.01, name="d-malformed")
+    caplog.set_level(logging.ERROR, logger="ivr.callbacks")
+    await dialer.start()
+    try:
+        await until(lambda: [c[0] for c in orig.calls] == [good.id])
+    finally:
+        await dialer.stop()
+    assert await cbs.get(bad.id) is None  # read as none, out of the due set and the number index
+    assert bad.id not in await cbs.due(time.time() + 3600, 100)
+    assert await stores[0].get(callback_number(number(70))) is None
+    assert (await cbs.add(keep_place(number(70), "support", now=now, ewt=5, position=1)))[1]  # a new one may be stored
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"callback {bad.id}: malformed record" in logged and "kind" in logged and "due_at" in logged
+    assert number(70) not in logged and "someday" not in logged

@@ -192,8 +192,7 @@ class SocketCaller:
         import uuid
 
         from ivr.agi.audiosocket import Kind, encode, encode_audio, encode_uuid, read_frame
-        from ivr.speech.pcm import ulaw_to_linear
-        from lab.audio import espeak_wav, wav_data
+        from lab.audio import espeak_wav, ulaw_to_linear, wav_data
 
         await self._exec(app, *args)
         if app != "AudioSocket":

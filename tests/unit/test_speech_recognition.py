@@ -16,6 +16,7 @@ from ivr.speech.endpoint import EndpointConfig, EndReason
 from ivr.speech.grammar import Grammar
 from ivr.speech.intents import IntentMatcher, digits_of
 from ivr.speech.pocketsphinx_rec import PocketsphinxRecognizer
+from lab.audio import ulaw_to_linear
 
 pytestmark = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or shutil.which("sox") is None, reason="needs espeak-ng and sox",
@@ -36,7 +37,7 @@ def phone(text: str, voice: str = "en-us", speed: int = 160) -> bytes:
                          capture_output=True, check=True).stdout
     ulaw = subprocess.run(["sox", "-t", "wav", "-", "-r", "8000", "-c", "1", "-t", "raw", "-e", "mu-law", "-"],
                           input=wav, capture_output=True, check=True).stdout
-    return pcm.ulaw_to_linear(ulaw)
+    return ulaw_to_linear(ulaw)
 
 
 def call(text: str, voice: str = "en-us", speed: int = 160, before: float = 1.0, after: float = 2.0) -> bytes:
