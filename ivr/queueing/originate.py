@@ -31,6 +31,7 @@ future of the attempt, keyed by ActionID; the ring time plus 15 s at most).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -46,6 +47,7 @@ log = logging.getLogger("ivr.originate")
 
 CALLER_ID = "Acme <100>"  # what the customer's phone shows
 AGENT_FIRST_DB = "ivr-callbacks"  # AstDB family the agent-first dialplan writes dial results to
+HANGUP_GRACE = 2.0  # s a failed attempt with Reason 0 waits for its channel's Hangup event (the cause)
 DIAL_OUTCOMES = {"BUSY": "busy", "NOANSWER": "no_answer", "CONGESTION": "congestion", "CHANUNAVAIL": "unavailable",
                  "CANCEL": "agent_hung_up"}
 REASONS = {"0": ("failed", True), "1": ("rejected", True), "3": ("no_answer", True), "5": ("busy", True),
@@ -68,14 +70,25 @@ class AmiOriginator:
         self.answer_wait = settings.callbacks_answer_wait if answer_wait is None else answer_wait
         self.mode = mode or settings.callbacks_mode
         self._waiting: dict[str, asyncio.Future[dict[str, str]]] = {}
-        self._causes: dict[str, str] = {}  # ChannelId of an attempt being placed → its hangup cause
+        # ChannelId of an attempt being placed → its hangup cause, once the channel's Hangup event came
+        self._causes: dict[str, asyncio.Future[str]] = {}
         ami.on("OriginateResponse", self._on_response)
         ami.on("Hangup", self._on_hangup)
 
     def _on_hangup(self, event: dict[str, str]) -> None:
-        uid = event.get("Uniqueid", "")
-        if uid in self._waiting:  # ActionID = ChannelId (ivr.queueing.dialer.channel_ids)
-            self._causes[uid] = event.get("Cause", "")
+        cause = self._causes.get(event.get("Uniqueid", ""))  # ActionID = ChannelId (dialer.channel_ids)
+        if cause is not None and not cause.done():
+            cause.set_result(event.get("Cause", ""))
+
+    async def _cause(self, action_id: str, event: dict[str, str]) -> str:
+        """The hangup cause of a failed attempt. Asterisk 22 gives Reason 0 for a busy customer too, and the
+        channel's Hangup event (the cause: 17 busy, 19 no answer) may come just before or just after the
+        OriginateResponse: with Reason 0 and no cause yet, wait a moment for it."""
+        fut = self._causes[action_id]
+        if not fut.done() and event.get("Reason", "0") == "0":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(fut), HANGUP_GRACE)
+        return fut.result() if fut.done() else ""
 
     def _on_response(self, event: dict[str, str]) -> None:
         fut = self._waiting.get(event.get("ActionID", ""))
@@ -102,13 +115,15 @@ class AmiOriginator:
             "ChannelId": chan_id, "OtherChannelId": other_id, "CallerID": CALLER_ID,
             "Variable": f"IVR_CALLBACK_ID={callback.id}",
         }
-        fut: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
-        self._waiting[action_id] = fut
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[dict[str, str]] = loop.create_future()
+        self._waiting[action_id], self._causes[action_id] = fut, loop.create_future()
         try:
             event = await self._send(fields, fut)
+            cause = await self._cause(action_id, event) if event.get("Response") != "Success" else ""
         finally:
             self._waiting.pop(action_id, None)
-            cause = self._causes.pop(action_id, "")
+            self._causes.pop(action_id, None)
         if event.get("Response") != "Success":
             outcome, retry = CAUSES.get(cause) or REASONS.get(event.get("Reason", "0"), ("failed", True))
             return OriginateResult(False, outcome, retry=retry,

@@ -26,6 +26,8 @@ class OriginateAmi:
         self.originates: list[dict[str, str]] = []
         self.live: list[str] = []
         self.reason = "4"
+        self.cause = ""  # with it, a Hangup event for the attempt's channel (Cause: ...)
+        self.hangup_after = False  # the Hangup comes after the OriginateResponse (Asterisk 22 does either)
         self.server: asyncio.Server | None = None
         self.writers: list[asyncio.StreamWriter] = []
 
@@ -69,6 +71,12 @@ class OriginateAmi:
 
     def _respond(self, writer: asyncio.StreamWriter, msg: dict[str, str]) -> None:
         ok = self.reason == "4"
+        hangup = (f"Event: Hangup\r\nChannel: {msg['Channel']}-00000001\r\nUniqueid: {msg['ChannelId']}\r\n"
+                  f"Cause: {self.cause}\r\nCause-txt: x\r\n\r\n").encode()
+        if self.cause and not self.hangup_after:
+            writer.write(hangup)
+        if self.cause and self.hangup_after:
+            asyncio.get_running_loop().call_later(0.4, writer.write, hangup)
         writer.write(f"Event: OriginateResponse\r\nActionID: {msg['ActionID']}\r\n"
                      f"Response: {'Success' if ok else 'Failure'}\r\nChannel: {msg['Channel']}\r\n"
                      f"Reason: {self.reason}\r\nUniqueid: {msg['ChannelId']}\r\n\r\n".encode())
@@ -187,3 +195,24 @@ async def test_dialer_with_the_ami_originator(rig: tuple[OriginateAmi, AmiClient
     got = await callbacks.get(cb.id)
     assert got is not None and (got.state, got.outcome, got.attempts) == ("done", "accepted", 1)
     assert len(fake.originates) == 1
+
+
+@pytest.mark.parametrize("after", [False, True])
+async def test_busy_from_the_hangup_cause_before_or_after_the_response(
+        rig: tuple[OriginateAmi, AmiClient, Store, CallbackStore], after: bool) -> None:
+    """Asterisk 22 answers a busy customer with Reason 0; the cause (17) is on the channel's Hangup event,
+    which may arrive just before or just after the OriginateResponse: both are busy, not failed."""
+    fake, ami, store, _ = rig
+    fake.reason, fake.cause, fake.hangup_after = "0", "17", after
+    cb = _cb()
+    result = await AmiOriginator(ami, SETTINGS, store, answer_wait=5, poll=0.1).originate(cb, action_id(cb.id, 1))
+    assert (result.ok, result.outcome, result.retry) == (False, "busy", True), result.detail
+
+
+async def test_reason_zero_without_any_hangup_is_failed_after_a_short_wait(
+        rig: tuple[OriginateAmi, AmiClient, Store, CallbackStore]) -> None:
+    fake, ami, store, _ = rig
+    fake.reason = "0"
+    cb = _cb()
+    result = await AmiOriginator(ami, SETTINGS, store, answer_wait=5, poll=0.1).originate(cb, action_id(cb.id, 1))
+    assert (result.ok, result.outcome) == (False, "failed")
