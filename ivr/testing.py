@@ -15,10 +15,11 @@ import shlex
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ivr.agi.protocol import quote
 from ivr.channel import Recording
-from ivr.errors import CallEnded
+from ivr.errors import CallEnded, SpeechError
 
 SIM_LISTEN_VAR = "IVR_SIM_LISTEN"  # typed speech: ivr.nodes.listen asks for the caller's next answer
 
@@ -332,3 +333,38 @@ class FakePrompts:
         spoken = render(text, variables)
         self.resolved.append(spoken)
         return FakeResolved(f"tts/{language}/{spoken}", spoken, "text")
+
+
+class FailingUtterance:
+    """An utterance whose decoder fails on the first audio it is fed."""
+
+    finished = False
+    speech_started = False
+
+    def feed(self, pcm8k: bytes) -> None:
+        raise SpeechError("the recogniser failed")
+
+    async def result(self) -> Any:
+        raise SpeechError("the recogniser failed")
+
+    def cancel(self) -> None:
+        return None
+
+
+class FailingRecognizer:
+    """A recogniser that fails on the first audio it is fed (a crashed decoder): for the paths that must
+    survive it (the keypad takes over, the AGI session stays in step)."""
+
+    name = "failing"
+    languages = frozenset({"en"})
+    supports_grammar = True
+    streaming = True
+
+    def missing_words(self, grammar: Any) -> list[str]:
+        return []
+
+    def start(self, grammar: Any, endpoint: Any = None) -> FailingUtterance:
+        return FailingUtterance()
+
+    def close(self) -> None:
+        return None

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ivr.errors import SpeechError
 from ivr.speech.service import SpeechService
+from ivr.testing import FailingRecognizer
 from lab import AsteriskInstance, Dtmf, Hangup, Pause, Speak, WaitHangup, espeak_wav, run_call
 from tests.appkit import project_copy
 from tests.e2e.servicekit import running_service, visited
@@ -85,38 +84,6 @@ def agi_trace(log: str) -> list[str]:
     return out
 
 
-class _DeadUtterance:
-    finished = False
-    speech_started = False
-
-    def feed(self, pcm8k: bytes) -> None:
-        raise SpeechError("the recogniser failed")
-
-    async def result(self) -> Any:
-        raise SpeechError("the recogniser failed")
-
-    def cancel(self) -> None:
-        return None
-
-
-class _DeadRecognizer:
-    """A recogniser that fails on the first audio it is fed (a crashed decoder)."""
-
-    name = "dead"
-    languages = frozenset({"en"})
-    supports_grammar = True
-    streaming = True
-
-    def missing_words(self, grammar: Any) -> list[str]:
-        return []
-
-    def start(self, grammar: Any, endpoint: Any = None) -> _DeadUtterance:
-        return _DeadUtterance()
-
-    def close(self) -> None:
-        return None
-
-
 async def test_recognition_failing_mid_listen_leaves_the_session_in_step(
         asterisk: AsteriskInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
@@ -124,8 +91,8 @@ async def test_recognition_failing_mid_listen_leaves_the_session_in_step(
     (TIMEOUT after 3 s without agents) is read from its own reply: before, GET VARIABLE read the Queue reply."""
     caplog.set_level(logging.INFO, "ivr.agi")
 
-    async def dead(self: SpeechService, language: str) -> _DeadRecognizer:
-        return _DeadRecognizer()
+    async def dead(self: SpeechService, language: str) -> FailingRecognizer:
+        return FailingRecognizer()
 
     monkeypatch.setattr(SpeechService, "recognizer_for", dead)
     flows, _ = project_copy(tmp_path, anytime=True)

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from ivr.agi.audiosocket import HANGUP_FRAME, encode_audio, encode_uuid
-from ivr.errors import SpeechError
 from ivr.speech.service import SpeechService
-from ivr.testing import FakeAsterisk, _split
+from ivr.testing import FailingRecognizer, FakeAsterisk, _split
 from tests.appkit import project_copy, running
 
 DESYNC_FLOW = """
@@ -36,38 +35,6 @@ nodes:
     next: {timeout: nobody}
   nobody: {type: hangup}
 """
-
-
-class DeadUtterance:
-    """A recogniser that fails on the first audio it is fed (a crashed decoder)."""
-
-    finished = False
-    speech_started = False
-
-    def feed(self, pcm8k: bytes) -> None:
-        raise SpeechError("the recogniser failed")
-
-    async def result(self) -> Any:
-        raise SpeechError("the recogniser failed")
-
-    def cancel(self) -> None:
-        return None
-
-
-class DeadRecognizer:
-    name = "dead"
-    languages = frozenset({"en"})
-    supports_grammar = True
-    streaming = True
-
-    def missing_words(self, grammar: Any) -> list[str]:
-        return []
-
-    def start(self, grammar: Any, endpoint: Any = None) -> DeadUtterance:
-        return DeadUtterance()
-
-    def close(self) -> None:
-        return None
 
 
 class SequentialAsterisk(FakeAsterisk):
@@ -116,8 +83,8 @@ async def test_a_cancelled_exec_audiosocket_does_not_desync_the_call(
     reply, found no status and the call stopped there)."""
     caplog.set_level(logging.INFO, "ivr.agi")
 
-    async def dead(self: SpeechService, language: str) -> DeadRecognizer:
-        return DeadRecognizer()
+    async def dead(self: SpeechService, language: str) -> FailingRecognizer:
+        return FailingRecognizer()
 
     monkeypatch.setattr(SpeechService, "recognizer_for", dead)
     flows, _ = project_copy(tmp_path, anytime=True)
