@@ -352,6 +352,30 @@ async def test_redis_stopped_callers_still_reach_a_human(
     assert '"status": "ok"' in health, health  # the service itself stays healthy without Redis
 
 
+async def test_an_unknown_account_number_sounds_like_a_wrong_pin(
+        asterisk: AsteriskInstance, tmp_path: Path, redis_url: str, audit: Audit) -> None:
+    """No enumeration on real Asterisk: a caller the directory does not know keys an account number nobody
+    has, then PINs, and hears exactly what a caller keying a real account with wrong PINs hears."""
+    audit.secret(*WRONG[:3])
+    heard = {}
+    async with identity_service(asterisk, tmp_path, redis_url, audit) as st:
+        for account, caller in (("1003", "+12025550181"), ("7777", "+12025550182")):
+            async with st.dial(caller) as phone:
+                await phone.hears("welcome")
+                await phone.press("1")  # English
+                await phone.hears("main-menu")
+                await phone.press("1")  # balance
+                await phone.hears("enter-account")
+                await phone.press(account + "#")
+                for attempt, pin in enumerate(WRONG[:3], 1):
+                    await phone.hears("enter-pin", attempt)
+                    await phone.press(pin + "#")
+                agent = await phone.agent_sees()
+                heard[account] = (said(await phone.journey()), agent["IVR_REASON"])
+    assert heard["7777"] == heard["1003"]
+    assert heard["1003"][0].count("enter-pin") == 3 and heard["1003"][1] == "pin-failed"
+
+
 # ------------------------------------------------------------------------------------------ log audit
 async def _ensure_calls(asterisk: AsteriskInstance, tmp: Path, redis_url: str, audit: Audit) -> None:
     """Run alone, the audit places a call of its own (a PIN) so that it has something to look at."""
