@@ -39,26 +39,13 @@ import uuid as uuidlib
 from collections.abc import AsyncIterator
 
 from ivr.agi.audiosocket_codec import (
-    AUDIO_CHUNK,
     HANGUP_FRAME,
-    HEADER,
-    MAX_PAYLOAD,
     AudioSocketError,
-    ErrorCode,
     Frame,
-    FrameParser,
     Kind,
-    encode,
     encode_audio,
-    encode_uuid,
     read_frame,
-    validate,
 )
-
-__all__ = [  # the codec's names stay importable from here (ivr.nodes.listen, tests)
-    "AUDIO_CHUNK", "HANGUP_FRAME", "HEADER", "MAX_PAYLOAD", "AudioSocketError", "AudioSocketServer", "AudioStream",
-    "ErrorCode", "Frame", "FrameParser", "Kind", "encode", "encode_audio", "encode_uuid", "read_frame", "validate",
-]
 
 log = logging.getLogger("ivr.audiosocket")
 

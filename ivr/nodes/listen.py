@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ivr.agi.audiosocket import AudioStream, Kind
+from ivr.agi.audiosocket import AudioStream
+from ivr.agi.audiosocket_codec import Kind
 from ivr.channel import DTMF_KEYS
 from ivr.flows.prompt_ref import PromptRef
 from ivr.speech.endpoint import EndReason

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ivr.agi.audiosocket import HANGUP_FRAME, encode_audio, encode_uuid
+from ivr.agi.audiosocket_codec import HANGUP_FRAME, encode_audio, encode_uuid
 from ivr.speech.service import SpeechService
 from ivr.testing import FailingRecognizer, FakeAsterisk, _split
 from tests.appkit import project_copy, running

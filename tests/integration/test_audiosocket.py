@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ivr.agi.audiosocket import (
+from ivr.agi.audiosocket import AudioSocketServer, AudioStream
+from ivr.agi.audiosocket_codec import (
     HANGUP_FRAME,
     AudioSocketError,
-    AudioSocketServer,
-    AudioStream,
     ErrorCode,
     Frame,
     FrameParser,

@@ -191,7 +191,7 @@ class SocketCaller:
         import asyncio
         import uuid
 
-        from ivr.agi.audiosocket import Kind, encode, encode_audio, encode_uuid, read_frame
+        from ivr.agi.audiosocket_codec import Kind, encode, encode_audio, encode_uuid, read_frame
         from lab.audio import espeak_wav, ulaw_to_linear, wav_data
 
         await self._exec(app, *args)
